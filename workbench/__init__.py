@@ -1,0 +1,46 @@
+"""workbench: a Jupyter-centred quant research workbench.
+
+>>> import workbench as wb
+>>> prices = wb.load_prices("GOOG")
+>>> result = wb.backtest("sma_crossover", prices, {"fast": 10, "slow": 30})
+"""
+
+from workbench.api import STRATEGIES, backtest
+from workbench.data import instrument_for, load_prices, sample_manifest, sample_symbols
+from workbench.errors import (
+    DataError,
+    DataValidationError,
+    DomainError,
+    NoDataError,
+    ParameterError,
+    UnknownSymbolError,
+    WorkbenchError,
+)
+from workbench.market import OHLCV_COLUMNS, validate_ohlcv
+from workbench.strategy.base import SMACrossover, Strategy
+from workbench.strategy.result import BacktestResult
+from workbench.trading import (
+    AllEquity,
+    CostBasisMethod,
+    EventBus,
+    FillTiming,
+    FixedBps,
+    FixedQuantity,
+    HalfSpread,
+    Instrument,
+    PercentOfEquity,
+    PercentOfNotional,
+    PerShare,
+    VolumeShare,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AllEquity", "BacktestResult", "CostBasisMethod", "DataError", "DataValidationError",
+    "DomainError", "EventBus", "FillTiming", "FixedBps", "FixedQuantity", "HalfSpread",
+    "Instrument", "NoDataError", "OHLCV_COLUMNS", "ParameterError", "PerShare",
+    "PercentOfEquity", "PercentOfNotional", "SMACrossover", "STRATEGIES", "Strategy",
+    "UnknownSymbolError", "VolumeShare", "WorkbenchError", "backtest", "instrument_for",
+    "load_prices", "sample_manifest", "sample_symbols", "validate_ohlcv",
+]  # fmt: skip

@@ -1,0 +1,1 @@
+"""Engines that run a strategy spec over prices: event-driven (domain model)."""

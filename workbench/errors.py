@@ -1,0 +1,81 @@
+"""The shared exception hierarchy.
+
+Every error the workbench raises on purpose derives from :class:`WorkbenchError`, so a
+notebook can catch the whole family with one ``except``. Each error names the rule that
+was broken and the offending value (or timestamp), e.g.
+``OrderStateError: cannot fill order O-3: status is CANCELLED (fills need ACCEPTED or
+PARTIALLY_FILLED)``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "WorkbenchError",
+    "DomainError",
+    "InvalidValueError",
+    "CurrencyMismatchError",
+    "OrderStateError",
+    "OverfillError",
+    "InsufficientFundsError",
+    "DataError",
+    "DataValidationError",
+    "NoDataError",
+    "UnknownSymbolError",
+    "ParameterError",
+]
+
+
+class WorkbenchError(Exception):
+    """Base class of every error raised on purpose by the workbench."""
+
+
+class DomainError(WorkbenchError):
+    """A rule of the trading/strategy/risk domain was broken."""
+
+
+class InvalidValueError(DomainError, ValueError):
+    """A value object or parameter was constructed with an invalid value."""
+
+
+class CurrencyMismatchError(DomainError, ValueError):
+    """Arithmetic or booking across two currencies without an explicit conversion."""
+
+
+class OrderStateError(DomainError):
+    """An order was asked to make a transition its state machine forbids."""
+
+
+class OverfillError(OrderStateError):
+    """A fill would take an order's filled quantity above its quantity."""
+
+
+class InsufficientFundsError(DomainError):
+    """An order needs more cash or margin than the account has available."""
+
+
+class DataError(WorkbenchError):
+    """Market data is missing or breaks a rule of the OHLCV schema."""
+
+
+class DataValidationError(DataError, ValueError):
+    """An OHLCV frame breaks a schema rule; the message names the rule and timestamp."""
+
+    def __init__(self, rule: str, message: str, timestamp: object | None = None) -> None:
+        self.rule = rule
+        self.timestamp = timestamp
+        super().__init__(f"[{rule}] {message}")
+
+
+class NoDataError(DataError, LookupError):
+    """A request matched no data (empty range, empty download)."""
+
+
+class UnknownSymbolError(DataError, KeyError):
+    """A symbol is not known to the price source."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ParameterError(WorkbenchError, ValueError):
+    """A strategy, backtest or notebook parameter is invalid."""

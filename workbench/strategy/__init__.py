@@ -1,0 +1,1 @@
+"""Strategy context: strategies, metrics, backtest results."""

@@ -1,0 +1,99 @@
+"""Sizing policies: how many units an order for a target exposure asks for.
+
+Each answers ``size(price, equity, cash, instrument, cost) -> quantity`` where ``cost(q)``
+is the full cash a buy of ``q`` units would need at ``price`` including commission and
+slippage. Quantities are rounded *down* to the instrument's lot size (fractional when
+the lot size is < 1), so a policy never asks for more than it may spend.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from workbench.errors import InvalidValueError
+from workbench.trading.values import Instrument
+
+__all__ = ["Sizer", "FixedQuantity", "PercentOfEquity", "AllEquity", "sizer_from"]
+
+CostFn = Callable[[float], float]
+
+
+@runtime_checkable
+class Sizer(Protocol):
+    def size(
+        self, price: float, equity: float, cash: float, instrument: Instrument, cost: CostFn
+    ) -> float: ...
+
+
+def _affordable(budget: float, price: float, instrument: Instrument, cost: CostFn) -> float:
+    """Largest lot multiple whose full cost (with fees and slippage) fits in ``budget``."""
+    if budget <= 0 or price <= 0:
+        return 0.0
+    q = instrument.round_lots(budget / (price * instrument.multiplier))
+    # Fees and slippage make the first guess slightly too large; step down by lots. The
+    # shortfall is at most cost/budget of the quantity, so a few steps (or one division)
+    # suffice; do a proportional step first, then single lots.
+    for _ in range(3):
+        if q <= 0 or cost(q) <= budget:
+            break
+        q = instrument.round_lots(q * budget / cost(q))
+    while q > 0 and cost(q) > budget:
+        q = instrument.round_lots(q - instrument.lot_size)
+    return max(q, 0.0)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FixedQuantity:
+    """Always ``quantity`` units (must be a lot multiple)."""
+
+    quantity: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.quantity) and self.quantity > 0):
+            raise InvalidValueError(f"fixed quantity must be > 0, got {self.quantity!r}")
+
+    def size(self, price, equity, cash, instrument, cost) -> float:  # type: ignore[no-untyped-def]
+        return self.quantity
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PercentOfEquity:
+    """Spend ``fraction`` of current equity (0.5 = half), in whole lots."""
+
+    fraction: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.fraction) and 0 < self.fraction <= 1):
+            raise InvalidValueError(f"fraction of equity must be in (0, 1], got {self.fraction!r}")
+
+    def size(self, price, equity, cash, instrument, cost) -> float:  # type: ignore[no-untyped-def]
+        return _affordable(min(self.fraction * equity, max(equity, 0.0)), price, instrument, cost)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AllEquity:
+    """All available equity in whole lots (fees and slippage included)."""
+
+    def size(self, price, equity, cash, instrument, cost) -> float:  # type: ignore[no-untyped-def]
+        return _affordable(max(equity, 0.0), price, instrument, cost)
+
+
+def sizer_from(value: object) -> Sizer:
+    """``"all"`` → AllEquity, a float in (0, 1] → PercentOfEquity, an int >= 1 → FixedQuantity."""
+    if isinstance(value, Sizer):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("all", "all_equity", "all-in"):
+        return AllEquity()
+    if isinstance(value, bool):
+        raise InvalidValueError(f"size must be 'all', a fraction or a quantity, got {value!r}")
+    if isinstance(value, int) and value >= 1:
+        return FixedQuantity(quantity=float(value))
+    if isinstance(value, float) and 0 < value <= 1:
+        return PercentOfEquity(fraction=value)
+    raise InvalidValueError(
+        f"size must be 'all', a fraction of equity in (0, 1], an int quantity >= 1 or a "
+        f"Sizer; got {value!r}"
+    )
