@@ -1,0 +1,38 @@
+# Two commands on a fresh machine with Python 3.11: `make demo` and `make test`.
+# Both create .venv and install the pinned lock (requirements.lock) when missing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+UV_VERSION := 0.13.9
+
+.PHONY: demo test dashboard bench lint lock clean install
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	@rm -f $(VENV)/.installed-* && touch $@
+
+demo: $(STAMP)  ## run the backtest runbook on the sample data into reports/
+	$(BIN)/workbench demo
+
+test: $(STAMP)  ## every test: unit, property, golden, notebooks, browser
+	$(BIN)/python -m pytest
+
+dashboard: $(STAMP)  ## serve the Voila dashboard on http://127.0.0.1:8866
+	$(BIN)/workbench dashboard
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_event_engine.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check workbench tests bench
+
+lock:  ## re-resolve requirements.lock from pyproject.toml
+	$(BIN)/uv pip compile requirements.in --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) reports/*.ipynb reports/*.html

@@ -1,0 +1,74 @@
+import pandas as pd
+import pytest
+
+from workbench.errors import CurrencyMismatchError, InvalidValueError
+from workbench.trading import Instrument, Money, Percentage, Quantity, TimePeriod
+
+
+def test_instrument_with_zero_tick_size_is_rejected_naming_the_value():
+    with pytest.raises(InvalidValueError, match="tick_size must be > 0, got 0.0"):
+        Instrument(ticker="X", exchange="Y", tick_size=0)
+
+
+def test_instrument_bad_currency_and_asset_class_are_rejected():
+    with pytest.raises(InvalidValueError, match="3-letter"):
+        Instrument(ticker="X", exchange="Y", currency="dollars")
+    with pytest.raises(InvalidValueError, match="AssetClass must be one of"):
+        Instrument(ticker="X", exchange="Y", asset_class="stonks")
+
+
+def test_instrument_rounds_quantities_down_to_lots():
+    btc = Instrument(ticker="BTC", exchange="X", lot_size=0.001)
+    assert btc.fractional
+    assert btc.round_lots(1.23456) == pytest.approx(1.234)
+    assert Instrument(ticker="A", exchange="X").round_lots(9.9999) == 9.0
+
+
+def test_instrument_is_frozen():
+    inst = Instrument(ticker="A", exchange="X")
+    with pytest.raises(AttributeError):
+        inst.ticker = "B"  # type: ignore[misc]
+
+
+def test_money_adds_in_one_currency():
+    assert Money(amount=1.5, currency="usd") + Money(amount=2, currency="USD") == Money(amount=3.5, currency="USD")
+
+
+def test_money_across_currencies_raises_instead_of_silently_adding():
+    with pytest.raises(CurrencyMismatchError, match="USD and EUR"):
+        Money(amount=1, currency="USD") + Money(amount=1, currency="EUR")
+    with pytest.raises(CurrencyMismatchError):
+        Money(amount=1, currency="USD") < Money(amount=1, currency="EUR")
+
+
+def test_money_explicit_conversion_is_allowed():
+    assert Money(amount=10, currency="EUR").converted(1.1, "USD").amount == pytest.approx(11.0)
+
+
+def test_money_rejects_nan():
+    with pytest.raises(InvalidValueError, match="finite"):
+        Money(amount=float("nan"))
+
+
+def test_quantity_must_be_non_negative_and_lot_multiple():
+    inst = Instrument(ticker="A", exchange="X")
+    with pytest.raises(InvalidValueError, match=">= 0"):
+        Quantity(value=-1)
+    with pytest.raises(InvalidValueError, match="multiple of lot size"):
+        Quantity(value=1.5, instrument=inst)
+    assert float(Quantity(value=3, instrument=inst)) == 3.0
+
+
+def test_percentage_from_percent_and_bounds():
+    assert Percentage.of(5).value == pytest.approx(0.05)
+    assert str(Percentage(value=0.125)) == "12.5%"
+    with pytest.raises(InvalidValueError, match=r"in \[0, 1\]"):
+        Percentage(value=1.5, min_value=0, max_value=1)
+
+
+def test_time_period_is_half_open_and_ordered():
+    p = TimePeriod(start="2020-01-01", end="2020-02-01")
+    assert pd.Timestamp("2020-01-31 23:59", tz="UTC") in p
+    assert pd.Timestamp("2020-02-01", tz="UTC") not in p
+    with pytest.raises(InvalidValueError, match="start must be before end"):
+        TimePeriod(start="2020-02-01", end="2020-01-01")

@@ -1,0 +1,70 @@
+"""Validated notebook parameters: the cell after ``parameters`` turns them into a spec.
+
+A bad parameter fails at once with the parameter's name and value, before any work.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from workbench.data import sample_symbols
+from workbench.errors import ParameterError
+from workbench.strategy.base import SMACrossover
+
+__all__ = ["BacktestParams"]
+
+
+def _opt_date(name: str, value: object) -> pd.Timestamp | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} must be a date like '2008-01-31' or empty, got {value!r}") from None
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BacktestParams:
+    """Parameters of the backtest runbook.
+
+    >>> BacktestParams(symbol="GOOG", fast=10, slow=30, cash=10_000, commission=0.001).strategy
+    SMACrossover(fast=10, slow=30, allow_short=False)
+    """
+
+    symbol: str = "GOOG"
+    fast: int = 10
+    slow: int = 30
+    cash: float = 10_000.0
+    commission: float = 0.001
+    start: Any = None
+    end: Any = None
+    allow_short: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.symbol, str) or self.symbol.upper() not in sample_symbols():
+            raise ParameterError(
+                f"symbol must be one of {', '.join(sample_symbols())}; got symbol={self.symbol!r}"
+            )
+        object.__setattr__(self, "symbol", self.symbol.upper())
+        if isinstance(self.cash, bool) or not isinstance(self.cash, int | float) or not (math.isfinite(self.cash) and self.cash > 0):
+            raise ParameterError(f"cash must be a number > 0, got cash={self.cash!r}")
+        c = self.commission
+        if isinstance(c, bool) or not isinstance(c, int | float) or not (0 <= c < 0.1):
+            raise ParameterError(
+                f"commission is a fraction of notional in [0, 0.1) (0.001 = 10 bps), got commission={c!r}"
+            )
+        start, end = _opt_date("start", self.start), _opt_date("end", self.end)
+        if start is not None and end is not None and start >= end:
+            raise ParameterError(f"start must be before end, got start={start}, end={end}")
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+        self.strategy  # noqa: B018 - validates fast/slow now
+
+    @property
+    def strategy(self) -> SMACrossover:
+        return SMACrossover(fast=self.fast, slow=self.slow, allow_short=self.allow_short)
