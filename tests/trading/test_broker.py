@@ -152,3 +152,13 @@ def test_bus_receives_order_and_position_events(inst):
     b.execute(inst, bar(3, 10, 11, 9, 10))
     assert len(rejected) == 1 and "insufficient" in rejected[0].reason
     assert sum(isinstance(e, OrderFilled) for e in seen) == 1
+
+
+def test_triggered_stop_remainder_works_as_market_order_next_bar(inst):
+    # Found by Hypothesis: a volume-capped stop order must keep filling at later opens.
+    b = SimulatedBroker(Portfolio(1e9), slippage=VolumeShare(volume_limit=0.1, price_impact=0.0))
+    o = b.place(inst, "BUY", 300, ts(1), OrderType.STOP, stop_price=105.0)
+    b.execute(inst, bar(2, 101, 106, 100, 104, v=2_000))
+    b.execute(inst, bar(3, 103, 104, 102, 103, v=2_000))
+    assert [(f.quantity, f.price) for f in b.fills] == [(200.0, 105.0), (100.0, 103.0)]
+    assert o.status is OrderStatus.FILLED

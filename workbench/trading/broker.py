@@ -212,6 +212,8 @@ class SimulatedBroker:
                 assert limit is not None
                 return stop if ((stop <= limit) if buy else (stop >= limit)) else None
             return None
+        if order.order_type is OrderType.STOP:
+            return bar.open  # a triggered stop works as a market order
         return _limit_price(order.limit_price, bar, buy)  # type: ignore[arg-type]
 
     def _match(self, order: Order, bar: Bar, price: float, fills: list[Fill]) -> None:
