@@ -131,7 +131,7 @@ def load_prices(
     if align not in ("intersection", "union"):
         raise DataError(f"align must be 'intersection' or 'union', got {align!r}")
     frames = {sym.strip().upper(): _one(sym, s, e) for sym in symbols}
-    panel = pd.concat(frames, axis=1, join="inner" if align == "intersection" else "outer")
+    panel = pd.concat(frames, axis=1, join="inner" if align == "intersection" else "outer", sort=True)
     panel.columns.names = ["symbol", "field"]
     if panel.empty:
         raise NoDataError(f"symbols {symbols} share no timestamps between {s} and {e}")

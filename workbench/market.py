@@ -75,7 +75,7 @@ def validate_ohlcv(frame: pd.DataFrame, name: str = "prices") -> pd.DataFrame:
         if (step == 0).any():
             ts = idx[int(np.argmax(step == 0)) + 1]
             raise DataValidationError("unique_index", f"{name}: duplicate timestamp {ts}", ts)
-    out = frame[OHLCV_COLUMNS].astype("float64", copy=False)
+    out = frame[OHLCV_COLUMNS].astype("float64")
     arr = out.to_numpy()
     o, h, lo, c, v = (arr[:, i] for i in range(5))
     prices = arr[:, :4]

@@ -7,7 +7,8 @@ Conventions (used by every function here unless a parameter overrides them)
 - **Periods per year** (``ppy``) come from the bar spacing (:func:`periods_per_year`):
   252 for daily bars of an exchange calendar (no weekend bars), 365 for daily bars of a
   24/7 market, 52 weekly, 12 monthly; intraday bars multiply bars-per-day (median) by
-  252 or 365 (weekend bars present).
+  252 or 365 (365 only when there are Saturday bars: FX opens on Sunday evening but is
+  not a 24/7 market).
 - **Risk-free rate** ``rf`` is an annual rate, converted per period as
   ``(1 + rf) ** (1 / ppy) - 1`` and subtracted from each return (default 0).
 - **Volatility** is the sample standard deviation (ddof = 1) × √ppy.
@@ -50,8 +51,9 @@ def periods_per_year(index: pd.DatetimeIndex) -> float:
     """
     if len(index) < 3:
         return 252.0
-    step = float(np.median(np.diff(index.asi8)))
-    weekend = bool((index.dayofweek >= 5).any())
+    step = float(np.median(np.diff(index.as_unit("ns").asi8)))
+    # Saturday bars mark a 24/7 market; FX opens on Sunday evening but never trades Saturday.
+    weekend = bool((index.day_of_week == 5).any())
     if step >= 27 * _DAY_NS:
         return 12.0
     if step >= 6 * _DAY_NS:
