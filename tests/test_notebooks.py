@@ -1,0 +1,72 @@
+"""Execute every notebook headlessly with small parameters (papermill)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+SMALL = {
+    "backtest.ipynb": {"symbol": "SPX", "fast": 5, "slow": 20, "start": "2008-01-01", "end": "2009-12-31"},
+}
+
+pytestmark = pytest.mark.notebooks
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_is_committed_without_outputs(path):
+    nb = json.loads(path.read_text())
+    assert not [c for c in nb["cells"] if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_executes_with_small_parameters(path, tmp_path):
+    out = tmp_path / path.name
+    pm.execute_notebook(str(path), str(out), parameters=SMALL.get(path.name, {}), progress_bar=False,
+                        cwd=str(path.parent), kernel_name="python3")
+    nb = nbformat.read(out, as_version=4)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors
+
+
+def test_runbook_parameters_cell_is_tagged_and_typed():
+    nb = nbformat.read(NOTEBOOKS[[p.name for p in NOTEBOOKS].index("backtest.ipynb")], as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    params = pm.inspect_notebook(str(NOTEBOOKS[[p.name for p in NOTEBOOKS].index("backtest.ipynb")]))
+    assert set(params) == {"symbol", "fast", "slow", "cash", "commission", "start", "end", "allow_short"}
+    assert params["fast"]["inferred_type_name"] == "int"
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"fast": 50, "slow": 20}, "fast must be < slow, got fast=50, slow=20"),
+        ({"symbol": "0050"}, "symbol must be one of"),
+        ({"commission": 0.5}, "commission is a fraction of notional"),
+        ({"start": "not a date"}, "start must be a date"),
+    ],
+)
+def test_runbook_fails_at_once_on_a_bad_parameter(tmp_path, params, message):
+    path = NOTEBOOKS[[p.name for p in NOTEBOOKS].index("backtest.ipynb")]
+    with pytest.raises(pm.PapermillExecutionError, match=message) as exc:
+        pm.execute_notebook(str(path), str(tmp_path / "bad.ipynb"), parameters=params, progress_bar=False,
+                            cwd=str(path.parent), kernel_name="python3")
+    assert exc.value.exec_count == 3  # the validation cell right after the parameters
+
+
+def test_cli_run_writes_notebook_and_offline_html(tmp_path):
+    from workbench.cli import main
+
+    out = tmp_path / "r.ipynb"
+    path = NOTEBOOKS[[p.name for p in NOTEBOOKS].index("backtest.ipynb")]
+    assert main(["run", str(path), "-r", "symbol", "GOOG", "-p", "fast", "5", "-p", "slow", "15",
+                 "-r", "start", "2010-01-01", "-o", str(out)]) == 0
+    html = out.with_suffix(".html").read_text()
+    assert "plotly-graph-div" in html
+    assert 'src="http' not in html  # no external scripts: renders offline
+    assert not list(tmp_path.glob(".*"))  # no temporary files left behind
