@@ -5,7 +5,13 @@ import pytest
 from tests.conftest import ts
 from workbench.errors import InvalidValueError, OrderStateError, OverfillError
 from workbench.trading import Fill, Order, OrderStatus, OrderType, Side
-from workbench.trading.events import OrderAccepted, OrderCancelled, OrderFilled, OrderPartiallyFilled, OrderPlaced
+from workbench.trading.events import (
+    OrderAccepted,
+    OrderCancelled,
+    OrderFilled,
+    OrderPartiallyFilled,
+    OrderPlaced,
+)
 
 
 def _order(inst, qty=10, **kw):

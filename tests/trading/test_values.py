@@ -38,7 +38,7 @@ def test_money_across_currencies_raises_instead_of_silently_adding():
     with pytest.raises(CurrencyMismatchError, match="USD and EUR"):
         Money(amount=1, currency="USD") + Money(amount=1, currency="EUR")
     with pytest.raises(CurrencyMismatchError):
-        Money(amount=1, currency="USD") < Money(amount=1, currency="EUR")
+        _ = Money(amount=1, currency="USD") < Money(amount=1, currency="EUR")
 
 
 def test_money_explicit_conversion_is_allowed():

@@ -218,9 +218,8 @@ class SimulatedBroker:
 
     def _match(self, order: Order, bar: Bar, price: float, fills: list[Fill]) -> None:
         inst = order.instrument
-        if order.status is OrderStatus.PENDING:  # SIGNAL_CLOSE pass
-            if not self._accept(order, bar, price):
-                return
+        if order.status is OrderStatus.PENDING and not self._accept(order, bar, price):
+            return  # SIGNAL_CLOSE pass: rejected
         key = (inst.symbol, bar.ts)
         cap = self.slippage.max_quantity(bar)
         room = cap - self._used.get(key, 0.0) if math.isfinite(cap) else math.inf
