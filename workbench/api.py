@@ -60,10 +60,6 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _describe(obj: object) -> str:
-    return repr(obj)
-
-
 def backtest(
     strategy: str | type[Strategy] | Strategy,
     prices: pd.DataFrame | str,
@@ -166,9 +162,9 @@ def backtest(
             "source": prices.attrs.get("source", "user"),
         },
         "cash": cash,
-        "commission": _describe(comm),
-        "slippage": _describe(slip),
-        "size": _describe(sizer),
+        "commission": repr(comm),
+        "slippage": repr(slip),
+        "size": repr(sizer),
         "fill_timing": timing.name,
         "cost_basis": basis.name,
         "engine": engine,

@@ -22,7 +22,7 @@ from workbench.config import sample_dir
 from workbench.errors import DataError, NoDataError, UnknownSymbolError
 from workbench.market import OHLCV_COLUMNS, validate_ohlcv
 from workbench.trading.enums import AssetClass
-from workbench.trading.values import Instrument
+from workbench.trading.values import Instrument, utc_timestamp
 
 __all__ = ["load_prices", "sample_symbols", "sample_manifest", "instrument_for"]
 
@@ -76,13 +76,7 @@ def _read(path: str) -> pd.DataFrame:
 
 
 def _bound(value: object, name: str) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        raise DataError(f"{name} must be a date or timestamp, got {value!r}") from None
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return None if value is None else utc_timestamp(value, name, DataError)
 
 
 def _one(symbol: str, start: pd.Timestamp | None, end: pd.Timestamp | None) -> pd.DataFrame:

@@ -14,18 +14,15 @@ import pandas as pd
 from workbench.data import sample_symbols
 from workbench.errors import ParameterError
 from workbench.strategy.base import SMACrossover
+from workbench.trading.values import utc_timestamp
 
 __all__ = ["BacktestParams"]
 
 
 def _opt_date(name: str, value: object) -> pd.Timestamp | None:
     if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name} must be a date like '2008-01-31' or empty, got {value!r}") from None
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        return None  # an empty notebook parameter means "no bound"
+    return utc_timestamp(value, name, ParameterError)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -58,8 +58,6 @@ def test_limit_order_fills_at_limit_or_better_open(broker, inst, side, limit, b,
     ],
 )
 def test_stop_order_triggers_and_fills(broker, inst, side, stop, b, expected):
-    if side == "SELL":
-        broker.portfolio.cash += 0  # selling short 1 unit is within buying power
     broker.place(inst, side, 1, ts(1), OrderType.STOP, stop_price=stop)
     fills = broker.execute(inst, bar(2, *b))
     assert [f.price for f in fills] == ([expected] if expected else [])

@@ -15,7 +15,7 @@ import pandas as pd
 from workbench.errors import CurrencyMismatchError, InvalidValueError
 from workbench.trading.enums import AssetClass
 
-__all__ = ["Instrument", "Money", "Quantity", "Percentage", "TimePeriod"]
+__all__ = ["Instrument", "Money", "Quantity", "Percentage", "TimePeriod", "utc_timestamp"]
 
 _EPS = 1e-9
 
@@ -246,11 +246,20 @@ class TimePeriod:
         return self.start <= t < self.end
 
 
-def _utc(value: object, name: str) -> pd.Timestamp:
+def utc_timestamp(
+    value: object, name: str, error: type[Exception] = InvalidValueError
+) -> pd.Timestamp:
+    """Parse a date-like value as a UTC timestamp (naive values are read as UTC).
+
+    Raises ``error`` naming the parameter and value when it is not a timestamp.
+    """
     try:
         ts = pd.Timestamp(value)
     except (TypeError, ValueError):
-        raise InvalidValueError(f"{name} must be a timestamp, got {value!r}") from None
+        raise error(f"{name} must be a date or timestamp, got {value!r}") from None
     if ts is pd.NaT:
-        raise InvalidValueError(f"{name} must be a timestamp, got NaT")
+        raise error(f"{name} must be a date or timestamp, got {value!r}")
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+_utc = utc_timestamp
