@@ -8,6 +8,15 @@ import pytest
 from workbench.trading import Bar, Instrument, Portfolio, SimulatedBroker
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every test (and every notebook kernel it starts) uses a throw-away price cache."""
+    import os
+
+    os.environ["WORKBENCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ.pop("WORKBENCH_OFFLINE", None)
+
+
 def ts(day: int, hour: int = 0) -> pd.Timestamp:
     """A UTC timestamp on 2024-01-<day>."""
     return pd.Timestamp(2024, 1, day, hour, tz="UTC")

@@ -2,6 +2,8 @@
 
 ``WORKBENCH_DATA_DIR``     where ``sample/`` (offline prices) lives; default ``<repo>/data``
 ``WORKBENCH_REPORTS_DIR``  where runbooks write reports; default ``<repo>/reports``
+``WORKBENCH_CACHE_DIR``    the Parquet price cache; default ``<data>/cache``
+``WORKBENCH_OFFLINE``      ``1`` = never touch the network; online sources serve from the cache
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["project_root", "data_dir", "sample_dir", "reports_dir", "notebooks_dir"]
+__all__ = ["project_root", "data_dir", "sample_dir", "reports_dir", "notebooks_dir", "cache_dir", "offline"]
 
 
 def project_root() -> Path:
@@ -30,3 +32,13 @@ def reports_dir() -> Path:
 
 def notebooks_dir() -> Path:
     return project_root() / "notebooks"
+
+
+def cache_dir() -> Path:
+    """Root of the Parquet price cache: ``WORKBENCH_CACHE_DIR``, default ``<data>/cache``."""
+    return Path(os.environ.get("WORKBENCH_CACHE_DIR", data_dir() / "cache"))
+
+
+def offline() -> bool:
+    """``WORKBENCH_OFFLINE=1`` serves online sources from the cache only (no network)."""
+    return os.environ.get("WORKBENCH_OFFLINE", "").strip().lower() in ("1", "true", "yes")

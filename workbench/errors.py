@@ -21,6 +21,8 @@ __all__ = [
     "DataValidationError",
     "NoDataError",
     "UnknownSymbolError",
+    "CacheMissError",
+    "InsufficientHistoryError",
     "ParameterError",
 ]
 
@@ -75,6 +77,14 @@ class UnknownSymbolError(DataError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
+
+
+class CacheMissError(NoDataError):
+    """Offline mode was asked for a range the local cache does not hold."""
+
+
+class InsufficientHistoryError(DataError):
+    """Fewer bars than the caller asked for (``min_bars``, an indicator's warm-up...)."""
 
 
 class ParameterError(WorkbenchError, ValueError):

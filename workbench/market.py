@@ -13,32 +13,198 @@ Schema
   such series carry ``Open = High = Low = Close``.
 
 Validation (:func:`validate_ohlcv`) raises :class:`~workbench.errors.DataValidationError`
-naming the rule and the first offending timestamp.
+naming the rule and the first offending timestamp. With ``repair=True`` two problems are
+repaired instead, each with a :class:`DataRepairWarning`: an unsorted index is sorted
+(stable), and duplicate timestamps whose rows are identical are dropped. Duplicates whose
+rows *differ* are always rejected (``duplicate_conflict``). Naive timestamps are rejected
+unless a time zone is given explicitly (``tz="America/New_York"``); aware timestamps in
+another zone are converted to UTC (lossless).
+
+Timeframes are strings ``<n><unit>`` with ccxt's units: ``m`` minute, ``h`` hour, ``d``
+day, ``w`` week (Monday start), ``M`` month (calendar month start): ``"1m"``, ``"5m"``,
+``"1h"``, ``"1d"``, ``"1w"``, ``"1M"``. :func:`resample_ohlcv` aggregates to a coarser
+timeframe (Open first, High max, Low min, Close last, Volume sum) with bins closed on the
+left and labelled by their start, and refuses any source bar that would end after the end
+of its bin, so a resampled bar can never contain a price from after its own close.
 """
 
 from __future__ import annotations
 
+import re
+import warnings
+from collections.abc import Iterator
+from typing import Protocol, runtime_checkable
+
 import numpy as np
 import pandas as pd
 
-from workbench.errors import DataValidationError, NoDataError
+from workbench.errors import DataError, DataValidationError, NoDataError
 
-__all__ = ["OHLCV_COLUMNS", "validate_ohlcv"]
+__all__ = [
+    "OHLCV_COLUMNS",
+    "DataRepairWarning",
+    "PriceSource",
+    "parse_timeframe",
+    "timeframe_offset",
+    "timeframe_nanos",
+    "validate_ohlcv",
+    "resample_ohlcv",
+]
 
 OHLCV_COLUMNS = ["Open", "High", "Low", "Close", "Volume"]
 _PRICES = ["Open", "High", "Low", "Close"]
+
+
+class DataRepairWarning(UserWarning):
+    """A documented repair was applied to market data (sorted index, identical duplicates)."""
+
+
+_TF = re.compile(r"^([1-9][0-9]*)(m|h|d|w|M)$")
+_UNIT_NANOS = {"m": 60_000_000_000, "h": 3_600_000_000_000, "d": 86_400_000_000_000,
+               "w": 7 * 86_400_000_000_000, "M": 31 * 86_400_000_000_000}  # fmt: skip
+
+
+def parse_timeframe(timeframe: str) -> tuple[int, str]:
+    """Split ``"15m"`` into ``(15, "m")``; raise :class:`DataError` for anything else.
+
+    >>> parse_timeframe("4h")
+    (4, 'h')
+    """
+    m = _TF.match(timeframe) if isinstance(timeframe, str) else None
+    if m is None:
+        raise DataError(
+            f"[timeframe] invalid timeframe {timeframe!r}: expected <n><unit> with unit "
+            "m (minute), h (hour), d (day), w (week) or M (month), e.g. '5m', '1h', '1d'"
+        )
+    return int(m.group(1)), m.group(2)
+
+
+def timeframe_offset(timeframe: str) -> pd.DateOffset:
+    """The pandas offset of one bar of ``timeframe`` (weeks start Monday, months on the 1st)."""
+    n, unit = parse_timeframe(timeframe)
+    if unit == "w":
+        return pd.offsets.Week(n, weekday=0)
+    if unit == "M":
+        return pd.offsets.MonthBegin(n)
+    return pd.tseries.frequencies.to_offset(f"{n}{ {'m': 'min', 'h': 'h', 'd': 'D'}[unit] }")
+
+
+def timeframe_nanos(timeframe: str) -> int:
+    """The (maximum) length of one bar in nanoseconds; months count as 31 days."""
+    n, unit = parse_timeframe(timeframe)
+    return n * _UNIT_NANOS[unit]
+
+
+@runtime_checkable
+class PriceSource(Protocol):
+    """The port every price adapter implements (sample, local files, yfinance, ccxt, synthetic).
+
+    ``name`` keys the cache (e.g. ``"yfinance"``, ``"ccxt-binance"``); ``online`` says
+    whether fetching needs the network; ``adjusted`` whether prices are split/dividend
+    adjusted. ``fetch`` yields validated OHLCV chunks in time order covering
+    ``[start, end]`` (inclusive, UTC; ``None`` means the source's first/last bar); the cache
+    commits each chunk as it arrives, so a long download resumes where it stopped.
+    """
+
+    name: str
+    online: bool
+    adjusted: bool
+
+    def fetch(
+        self, symbol: str, timeframe: str, start: pd.Timestamp | None, end: pd.Timestamp | None
+    ) -> Iterator[pd.DataFrame]: ...
+
+    def metadata(self, symbol: str) -> dict[str, object]: ...
 
 
 def _first_bad(index: pd.Index, mask: np.ndarray) -> object:
     return index[int(np.argmax(mask))]
 
 
-def validate_ohlcv(frame: pd.DataFrame, name: str = "prices") -> pd.DataFrame:
+def _utc_index(idx: pd.DatetimeIndex, name: str, tz: str | None) -> pd.DatetimeIndex:
+    if idx.tz is None:
+        if tz is None:
+            raise DataValidationError(
+                "tz_aware_utc",
+                f"{name}: timestamps are naive (first {idx[0]}); pass tz=... to say which "
+                "time zone they are in",
+                idx[0],
+            )
+        try:
+            idx = idx.tz_localize(tz, ambiguous="raise", nonexistent="raise")
+        except (ValueError, TypeError) as exc:  # pytz/zoneinfo errors subclass ValueError
+            raise DataValidationError("tz_aware_utc", f"{name}: cannot localize to {tz!r}: {exc}") from exc
+    if str(idx.tz) != "UTC":
+        idx = idx.tz_convert("UTC")
+    return idx.rename("timestamp")
+
+
+def _repair_order(frame: pd.DataFrame, name: str, repair: bool) -> pd.DataFrame:
+    idx = frame.index
+    values = idx.asi8
+    if len(values) < 2:
+        return frame
+    step = np.diff(values)
+    if (step < 0).any():
+        ts = idx[int(np.argmax(step < 0)) + 1]
+        if not repair:
+            raise DataValidationError("sorted_index", f"{name}: index not sorted at {ts}", ts)
+        warnings.warn(
+            f"{name}: index not sorted (first out-of-order bar {ts}); sorted it (stable)",
+            DataRepairWarning,
+            stacklevel=3,
+        )
+        frame = frame.iloc[np.argsort(values, kind="stable")]
+        idx = frame.index
+        step = np.diff(idx.asi8)
+    if (step == 0).any():
+        dup_mask = idx.duplicated(keep=False)
+        first = idx[int(np.argmax(dup_mask))]
+        dups = frame.loc[dup_mask, OHLCV_COLUMNS]
+        # identical rows: every duplicate equals the first row with its timestamp (NaN == NaN)
+        firsts = dups.groupby(level=0, sort=False).transform("first")
+        same = (dups.eq(firsts) | (dups.isna() & firsts.isna())).all(axis=1)
+        if not same.all():
+            ts = dups.index[int(np.argmax(~same.to_numpy()))]
+            raise DataValidationError(
+                "duplicate_conflict",
+                f"{name}: duplicate timestamp {ts} with conflicting rows "
+                f"{frame.loc[[ts], OHLCV_COLUMNS].to_dict('records')}",
+                ts,
+            )
+        if not repair:
+            raise DataValidationError("unique_index", f"{name}: duplicate timestamp {first}", first)
+        n = int(idx.duplicated().sum())
+        warnings.warn(
+            f"{name}: dropped {n} duplicate bar(s) with identical rows (first at {first})",
+            DataRepairWarning,
+            stacklevel=3,
+        )
+        frame = frame[~idx.duplicated()]
+    return frame
+
+
+def validate_ohlcv(
+    frame: pd.DataFrame, name: str = "prices", *, tz: str | None = None, repair: bool = False
+) -> pd.DataFrame:
     """Check ``frame`` against the OHLCV schema; return it (as float64) if it passes.
 
     Rules, checked in this order: ``non_empty``, ``columns``, ``tz_aware_utc``,
-    ``sorted_index``, ``unique_index``, ``finite_prices``, ``positive_prices``,
-    ``high_ge_low``, ``open_in_range``, ``close_in_range``, ``non_negative_volume``.
+    ``sorted_index``, ``duplicate_conflict``, ``unique_index``, ``finite_prices``,
+    ``positive_prices``, ``high_ge_low``, ``open_in_range``, ``close_in_range``,
+    ``non_negative_volume``.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Bars with at least the OHLCV columns and a DatetimeIndex.
+    name : str
+        Used in error messages (the symbol).
+    tz : str, optional
+        The time zone of *naive* timestamps; without it naive timestamps are rejected.
+    repair : bool
+        Sort an unsorted index and drop identical duplicates, each with a
+        :class:`DataRepairWarning`, instead of raising. The input is never modified.
 
     >>> idx = pd.DatetimeIndex(["2020-01-02"], tz="UTC", name="timestamp")
     >>> df = pd.DataFrame({"Open": [1.0], "High": [2.0], "Low": [0.5], "Close": [1.5],
@@ -58,23 +224,10 @@ def validate_ohlcv(frame: pd.DataFrame, name: str = "prices") -> pd.DataFrame:
         raise DataValidationError(
             "tz_aware_utc", f"{name}: index must be a DatetimeIndex, got {type(idx).__name__}"
         )
-    if idx.tz is None:
-        raise DataValidationError(
-            "tz_aware_utc", f"{name}: timestamps are naive; localize them explicitly", idx[0]
-        )
-    if str(idx.tz) != "UTC":
-        raise DataValidationError(
-            "tz_aware_utc", f"{name}: timestamps must be UTC, got tz={idx.tz}", idx[0]
-        )
-    values = idx.asi8
-    if len(values) > 1:
-        step = np.diff(values)
-        if (step < 0).any():
-            ts = idx[int(np.argmax(step < 0)) + 1]
-            raise DataValidationError("sorted_index", f"{name}: index not sorted at {ts}", ts)
-        if (step == 0).any():
-            ts = idx[int(np.argmax(step == 0)) + 1]
-            raise DataValidationError("unique_index", f"{name}: duplicate timestamp {ts}", ts)
+    if idx.tz is None or str(idx.tz) != "UTC" or idx.name != "timestamp":
+        frame = frame.set_axis(_utc_index(idx, name, tz), axis=0)
+    frame = _repair_order(frame, name, repair)
+    idx = frame.index
     out = frame[OHLCV_COLUMNS].astype("float64")
     arr = out.to_numpy()
     o, h, lo, c, v = (arr[:, i] for i in range(5))
@@ -111,4 +264,74 @@ def validate_ohlcv(frame: pd.DataFrame, name: str = "prices") -> pd.DataFrame:
         raise DataValidationError(
             "non_negative_volume", f"{name}: negative volume {v[bad][0]} at {ts}", ts
         )
+    out.attrs = dict(frame.attrs)
+    return out
+
+
+def _ns(idx: pd.DatetimeIndex) -> np.ndarray:
+    """Epoch nanoseconds whatever the index's unit (pandas 3 defaults to microseconds)."""
+    return idx.as_unit("ns").asi8
+
+
+def _infer_timeframe_nanos(idx: pd.DatetimeIndex) -> int:
+    if len(idx) < 2:
+        raise DataError("[timeframe] cannot infer the timeframe of fewer than 2 bars; pass it")
+    return int(np.median(np.diff(_ns(idx))))
+
+
+def resample_ohlcv(frame: pd.DataFrame, timeframe: str, *, source_timeframe: str | None = None) -> pd.DataFrame:
+    """Aggregate validated bars to a coarser ``timeframe`` without look-ahead.
+
+    Bins are ``[t, t + timeframe)``, labelled ``t`` (the bar-start convention). A source
+    bar stamped ``s`` lasts until ``s + source_timeframe``; if that is after the end of its
+    bin the call fails (``resample_alignment``) rather than produce a bar whose Close would
+    come from after its own end. Bins with no source bars (weekends, holidays) are
+    dropped, not filled. Volume is summed (NaN if no source bar has a volume).
+
+    >>> idx = pd.date_range("2024-01-01", periods=4, freq="30min", tz="UTC", name="timestamp")
+    >>> bars = pd.DataFrame({"Open": [1.0, 2, 3, 4], "High": [2.0, 3, 4, 5],
+    ...                      "Low": [0.5, 1, 2, 3], "Close": [2.0, 3, 4, 5],
+    ...                      "Volume": [1.0, 1, 1, 1]}, index=idx)
+    >>> resample_ohlcv(bars, "1h", source_timeframe="30m")["Close"].tolist()
+    [3.0, 5.0]
+    """
+    offset = timeframe_offset(timeframe)
+    src_tf = source_timeframe or frame.attrs.get("timeframe")
+    src_nanos = timeframe_nanos(src_tf) if src_tf else _infer_timeframe_nanos(frame.index)
+    if src_tf == timeframe:
+        return frame.copy()
+    if timeframe_nanos(timeframe) < src_nanos:
+        raise DataError(
+            f"[resample_direction] cannot resample {src_tf or 'the source'} bars to the finer "
+            f"timeframe {timeframe!r}"
+        )
+    r = frame.resample(offset, closed="left", label="left")
+    out = pd.DataFrame(
+        {
+            "Open": r["Open"].first(),
+            "High": r["High"].max(),
+            "Low": r["Low"].min(),
+            "Close": r["Close"].last(),
+            "Volume": r["Volume"].sum(min_count=1),
+        }
+    )
+    counts = r["Close"].count()
+    out = out[counts.to_numpy() > 0]
+    # every source bar must end no later than the end of the bin it was put in
+    bin_start = _ns(out.index)
+    bin_end = _ns(out.index + offset)
+    pos = np.searchsorted(bin_start, _ns(frame.index), side="right") - 1
+    late = _ns(frame.index) + src_nanos > bin_end[pos]
+    if src_tf and src_tf[-1] == "M":  # calendar months vary; compare exact month ends
+        late = _ns(frame.index + timeframe_offset(src_tf)) > bin_end[pos]
+    if late.any():
+        ts = frame.index[int(np.argmax(late))]
+        raise DataValidationError(
+            "resample_alignment",
+            f"source bar {ts} ends after its {timeframe} bin {out.index[pos[int(np.argmax(late))]]} "
+            "closes; resampling would leak a later price into an earlier bar",
+            ts,
+        )
+    out.index.name = "timestamp"
+    out.attrs = {**frame.attrs, "timeframe": timeframe}
     return out

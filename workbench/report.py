@@ -14,25 +14,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from workbench._fs import atomic_write
+
 __all__ = ["run_notebook", "to_html", "atomic_write"]
 
 # nbconvert's template links MathJax and require.js from a CDN; the reports need neither
 # (plotly.js is inlined by the notebook renderer), so drop them to stay fully offline.
 _CDN_SCRIPT = re.compile(r"<script[^>]*\ssrc=\"https?://[^\"]*\"[^>]*>\s*</script>", re.I)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def to_html(notebook: Path, html: Path) -> Path:
