@@ -4,6 +4,13 @@
     workbench run NOTEBOOK -p fast 20 -r symbol SPX [-o OUT]
     workbench dashboard [--port 8866]    serve notebooks/dashboard.ipynb with Voila on 127.0.0.1
     workbench symbols                    list the offline sample
+    workbench data fetch SYMBOL... [--source yfinance] [--start D] [--end D] [--timeframe 1d]
+    workbench data list                  what the local price cache holds
+    workbench data show SYMBOL [--source S] [--plot out.html]
+    workbench data validate PATH|SYMBOL  check a CSV/Parquet file or a cached series
+
+Exit status: 0 success, 1 a data error (the message names the rule and timestamp),
+2 bad usage.
 
 ``-p NAME VALUE`` parses VALUE as YAML like papermill (``-p fast 20`` is an int);
 ``-r NAME VALUE`` keeps it a raw string (``-r symbol 0050``).
@@ -69,11 +76,22 @@ def main(argv: list[str] | None = None) -> int:
     dash.add_argument("--notebook", type=Path, default=notebooks_dir() / "dashboard.ipynb")
 
     sub.add_parser("symbols", help="list the offline sample symbols")
+    _data_parser(sub)
 
     args = parser.parse_args(argv)
+    if args.command == "data":
+        from workbench.errors import WorkbenchError
+
+        try:
+            return _data(args)
+        except WorkbenchError as exc:
+            print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
     if args.command == "demo":
         output = args.output or reports_dir() / "backtest_GOOG.ipynb"
-        return _run(notebooks_dir() / "backtest.ipynb", {"symbol": "GOOG", "fast": 10, "slow": 30}, output)
+        return _run(
+            notebooks_dir() / "backtest.ipynb", {"symbol": "GOOG", "fast": 10, "slow": 30}, output
+        )
     if args.command == "run":
         return _run(args.notebook, _params(args), args.output)
     if args.command == "dashboard":
@@ -87,9 +105,146 @@ def main(argv: list[str] | None = None) -> int:
         from workbench.data import sample_manifest
 
         for sym, meta in sorted(sample_manifest()["instruments"].items()):
-            print(f"{sym:8s} {meta['timeframe']:3s} {meta['start'][:10]} .. {meta['end'][:10]}  {meta['name']}")
+            print(
+                f"{sym:8s} {meta['timeframe']:3s} {meta['start'][:10]} .. {meta['end'][:10]}  {meta['name']}"
+            )
         return 0
     return 2  # pragma: no cover
+
+
+def _data_parser(sub: argparse._SubParsersAction) -> None:
+    data = sub.add_parser("data", help="fetch, list, show and validate market data")
+    dsub = data.add_subparsers(dest="data_command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--source",
+            default="sample",
+            help="sample, yfinance, ccxt:<exchange>, synthetic, file:<path>",
+        )
+        p.add_argument(
+            "--timeframe", default=None, help="1m, 5m, 1h, 1d, 1w, 1M (default: the source's)"
+        )
+        p.add_argument("--start", default=None)
+        p.add_argument("--end", default=None)
+        p.add_argument(
+            "--adjusted", action="store_true", help="yfinance: split/dividend-adjusted prices"
+        )
+        p.add_argument("--offline", action="store_true", help="serve from the cache only")
+
+    fetch = dsub.add_parser("fetch", help="download into the cache (only what is missing)")
+    fetch.add_argument("symbols", nargs="+")
+    common(fetch)
+    fetch.add_argument("--refresh", action="store_true", help="re-download and replace")
+    dsub.add_parser("list", help="list the cached series")
+    show = dsub.add_parser("show", help="metadata, first and last bars, optional candlestick HTML")
+    show.add_argument("symbol")
+    common(show)
+    show.add_argument("--rows", type=int, default=5)
+    show.add_argument(
+        "--plot", type=Path, default=None, help="write a candlestick/volume chart (HTML)"
+    )
+    val = dsub.add_parser("validate", help="validate a CSV/Parquet file, or a cached series")
+    val.add_argument("target", help="a file path, or a symbol in the cache")
+    val.add_argument("--tz", default=None, help="time zone of naive timestamps in the file")
+    val.add_argument("--column", action="append", default=[], metavar="FILE=CANONICAL",
+                     help="column mapping, e.g. --column 'Adj Close=Close'")  # fmt: skip
+    val.add_argument("--source", default=None)
+    val.add_argument("--timeframe", default=None)
+
+
+def _load_args(args: argparse.Namespace) -> dict[str, object]:
+    return {"start": args.start, "end": args.end, "timeframe": args.timeframe, "source": args.source,
+            "adjusted": True if args.adjusted else None, "offline": True if args.offline else None}  # fmt: skip
+
+
+def _data(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from workbench.data import default_cache, load_prices
+    from workbench.errors import WorkbenchError
+
+    if args.data_command == "fetch":
+        from tqdm.auto import tqdm
+
+        failed = 0
+        for sym in tqdm(
+            args.symbols,
+            desc=f"fetching from {args.source}",
+            unit="symbol",
+            disable=len(args.symbols) < 2,
+        ):
+            try:
+                df = load_prices(sym, refresh=args.refresh, progress=False, **_load_args(args))
+                print(f"ok      {sym:12s} {len(df):>9,d} bars  {df.index[0]} .. {df.index[-1]}")
+            except WorkbenchError as exc:  # keep going: one bad symbol must not lose the others
+                failed += 1
+                print(f"FAILED  {sym:12s} {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1 if failed else 0
+    if args.data_command == "list":
+        entries = default_cache().entries()
+        if not entries:
+            print(f"the cache at {default_cache().root} is empty")
+            return 0
+        rows = [{"source": e.source, "symbol": e.symbol, "tf": e.timeframe, "rows": e.rows, "first": e.first[:19],
+                 "last": e.last[:19], "adjusted": e.adjusted, "fetched_at": (e.fetched_at or "?")[:19],
+                 "sha256": e.sha256[:12]} for e in entries]  # fmt: skip
+        print(pd.DataFrame(rows).to_string(index=False))
+        return 0
+    if args.data_command == "show":
+        df = load_prices(args.symbol, progress=False, **_load_args(args))
+        for k, v in df.attrs.items():
+            print(f"{k:12s} {v}")
+        print(f"{'bars':12s} {len(df):,d}  {df.index[0]} .. {df.index[-1]}")
+        with pd.option_context("display.width", 120):
+            print(pd.concat([df.head(args.rows), df.tail(args.rows)]).to_string())
+        if args.plot:
+            from workbench._fs import atomic_write
+            from workbench.plots import candlestick_figure
+
+            html = candlestick_figure(df).to_html(include_plotlyjs=True, full_html=True)
+            atomic_write(args.plot, html.encode())
+            print(f"chart: {args.plot}")
+        return 0
+    if args.data_command == "validate":
+        return _validate(args)
+    return 2  # pragma: no cover
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from workbench.adapters.files import read_ohlcv_file
+    from workbench.adapters.store import CacheKey, content_hash
+    from workbench.data import default_cache, get_source
+    from workbench.errors import DataError
+    from workbench.market import validate_ohlcv
+
+    target = Path(args.target)
+    if target.exists():
+        mapping = {}
+        for item in args.column:
+            old, sep, new = item.partition("=")
+            if not sep:
+                raise DataError(f"--column expects FILE=CANONICAL, got {item!r}")
+            mapping[old] = new or None
+        df = read_ohlcv_file(target, columns=mapping, tz=args.tz)
+        print(f"valid   {target}: {len(df):,d} bars {df.index[0]} .. {df.index[-1]}")
+        return 0
+    src = get_source(args.source or "sample")
+    sym = args.target.strip().upper()
+    key = CacheKey(src.name, sym, src.native_timeframe(sym, args.timeframe))
+    cache = default_cache()
+    entry = cache.info(key)
+    if entry is None:
+        raise DataError(f"[not_cached] {key} is neither a file nor in the cache at {cache.root}")
+    df = validate_ohlcv(cache.read(key), name=sym)
+    if content_hash(df) != entry.sha256:
+        raise DataError(
+            f"[cache_corrupt] {key}: content hash differs from the one recorded at write time"
+        )
+    print(
+        f"valid   {key}: {len(df):,d} bars {df.index[0]} .. {df.index[-1]}, sha256 {entry.sha256[:12]} verified"
+    )
+    return 0
 
 
 if __name__ == "__main__":

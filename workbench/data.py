@@ -93,7 +93,9 @@ def get_source(source: str | PriceSource, **options: Any) -> PriceSource:
     """
     if not isinstance(source, str):
         if not isinstance(source, PriceSource):
-            raise ParameterError(f"source must be a name or a PriceSource, got {type(source).__name__}")
+            raise ParameterError(
+                f"source must be a name or a PriceSource, got {type(source).__name__}"
+            )
         return source
     name = source.strip()
     kind, _, arg = name.partition(":")
@@ -113,7 +115,9 @@ def get_source(source: str | PriceSource, **options: Any) -> PriceSource:
 
         exchange = arg or options.pop("exchange", None)
         if not exchange:
-            raise ParameterError("ccxt needs an exchange: source='ccxt:binance' (any id in ccxt.exchanges)")
+            raise ParameterError(
+                "ccxt needs an exchange: source='ccxt:binance' (any id in ccxt.exchanges)"
+            )
         return CcxtSource(exchange, **options)
     if kind == "file":
         from workbench.adapters.files import LocalFileSource
@@ -183,7 +187,9 @@ def _merge(old: pd.DataFrame | None, new: pd.DataFrame, name: str) -> pd.DataFra
     return validate_ohlcv(pd.concat([old, new]).sort_index(kind="stable"), name=name)
 
 
-def _complete(src: PriceSource, frame: pd.DataFrame, timeframe: str, now: pd.Timestamp) -> pd.DataFrame:
+def _complete(
+    src: PriceSource, frame: pd.DataFrame, timeframe: str, now: pd.Timestamp
+) -> pd.DataFrame:
     """Drop bars that have not closed yet (start + timeframe > now) from an online source."""
     if not src.online or frame.empty:
         return frame
@@ -199,22 +205,32 @@ class _Fill:
         self.cache, self.key, self.src, self.upstream = cache, key, src, upstream
         self.checkpoint_seconds = checkpoint_seconds
 
-    def run(self, entry: CacheEntry | None, gap: tuple[pd.Timestamp | None, pd.Timestamp | None]) -> CacheEntry:
+    def run(
+        self, entry: CacheEntry | None, gap: tuple[pd.Timestamp | None, pd.Timestamp | None]
+    ) -> CacheEntry:
         start, end = gap
         key, src = self.key, self.src
         now = _now(src)
-        leading = entry is not None and entry.covered_start is not None and end == pd.Timestamp(entry.covered_start)
+        leading = (
+            entry is not None
+            and entry.covered_start is not None
+            and end == pd.Timestamp(entry.covered_start)
+        )
         data = self.cache.read(key) if entry is not None else None
         cov_start = start if (entry is None or leading) else _ts(entry.covered_start)
         if src.online and (end is None or end > now):
-            end_final = now - pd.Timedelta(timeframe_nanos(key.timeframe), "ns")  # last bar that can have closed
+            end_final = now - pd.Timedelta(
+                timeframe_nanos(key.timeframe), "ns"
+            )  # last bar that can have closed
         else:
             end_final = end
         last_write = time.monotonic()
         dirty = False
         got = 0
         for chunk in src.fetch(key.symbol, key.timeframe, start, end):
-            chunk = _complete(src, validate_ohlcv(chunk, name=key.symbol, repair=True), key.timeframe, now)
+            chunk = _complete(
+                src, validate_ohlcv(chunk, name=key.symbol, repair=True), key.timeframe, now
+            )
             if src.online:
                 chunk = chunk.loc[start:end]
             if chunk.empty:
@@ -244,7 +260,9 @@ class _Fill:
         assert entry is not None
         return entry
 
-    def _write(self, data: pd.DataFrame, cov_start: pd.Timestamp | None, cov_end: pd.Timestamp | None) -> CacheEntry:
+    def _write(
+        self, data: pd.DataFrame, cov_start: pd.Timestamp | None, cov_end: pd.Timestamp | None
+    ) -> CacheEntry:
         return self.cache.write(self.key, data, adjusted=self.src.adjusted, covered_start=cov_start,
                                 covered_end=cov_end, upstream=self.upstream)  # fmt: skip
 
@@ -257,13 +275,18 @@ def _iso(value: pd.Timestamp | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _check_entry(entry: CacheEntry | None, src: PriceSource, upstream: str | None, key: CacheKey) -> CacheEntry | None:
+def _check_entry(
+    entry: CacheEntry | None, src: PriceSource, upstream: str | None, key: CacheKey
+) -> CacheEntry | None:
     if entry is None:
         return None
     if upstream is not None and entry.upstream != upstream:
         return None  # the sample file changed: rebuild its cached copy
     if entry.adjusted != bool(src.adjusted):
-        want, have = ("adjusted" if src.adjusted else "raw"), ("adjusted" if entry.adjusted else "raw")
+        want, have = (
+            ("adjusted" if src.adjusted else "raw"),
+            ("adjusted" if entry.adjusted else "raw"),
+        )
         raise DataValidationError(
             "adjustment_mixed",
             f"{key}: {want} prices asked for but the cache holds {have} prices; one frame never "
@@ -286,27 +309,40 @@ def _load_one(
     if cache is None or not getattr(src, "cacheable", True):
         if offline and src.online:
             raise CacheMissError(f"{src.name}:{symbol}: offline and caching is off")
-        chunks = [validate_ohlcv(c, name=symbol, repair=True) for c in src.fetch(symbol, timeframe, start, end)]
+        chunks = [
+            validate_ohlcv(c, name=symbol, repair=True)
+            for c in src.fetch(symbol, timeframe, start, end)
+        ]
         chunks = [c for c in chunks if not c.empty]
         if not chunks:
             raise NoDataError(f"[empty_download] {src.name}:{symbol}: the source returned no bars")
-        frame = _complete(src, chunks[0] if len(chunks) == 1 else pd.concat(chunks), timeframe, _now(src))
+        frame = _complete(
+            src, chunks[0] if len(chunks) == 1 else pd.concat(chunks), timeframe, _now(src)
+        )
         return frame.loc[start:end]
     key = CacheKey(src.name, symbol, timeframe)
     upstream = src.upstream(symbol) if hasattr(src, "upstream") else None
     entry = None if refresh else _check_entry(cache.info(key), src, upstream, key)
     gaps = [(start, end)] if entry is None else entry.missing(start, end)
     if entry is not None and offline and end is None:
-        gaps = [g for g in gaps if g[1] is not None]  # offline "up to now" means up to what is cached
+        gaps = [
+            g for g in gaps if g[1] is not None
+        ]  # offline "up to now" means up to what is cached
     if gaps:
         if offline and src.online:
-            have = "nothing" if entry is None else f"{entry.covered_start or 'start'} .. {entry.covered_end or 'end'}"
+            have = (
+                "nothing"
+                if entry is None
+                else f"{entry.covered_start or 'start'} .. {entry.covered_end or 'end'}"
+            )
             raise CacheMissError(
                 f"[offline] {key}: {_iso(start) or 'start'} .. {_iso(end) or 'now'} is not cached "
                 f"(cached: {have}); go online or run `workbench data fetch {symbol} --source {src.name}`"
             )
         with cache.lock(key):
-            entry = None if refresh else _check_entry(cache.info(key), src, upstream, key)  # another process may have filled it
+            entry = (
+                None if refresh else _check_entry(cache.info(key), src, upstream, key)
+            )  # another process may have filled it
             gaps = [(start, end)] if entry is None else entry.missing(start, end)
             if entry is None and not src.online:
                 gaps = [(None, None)]  # a static source (the sample) is cached whole, once
@@ -315,7 +351,12 @@ def _load_one(
                 try:
                     entry = fill.run(entry, gap)
                 except BaseException as exc:
-                    cache.record(key, "failed", error=f"{type(exc).__name__}: {exc}", requested=[_iso(gap[0]), _iso(gap[1])])
+                    cache.record(
+                        key,
+                        "failed",
+                        error=f"{type(exc).__name__}: {exc}",
+                        requested=[_iso(gap[0]), _iso(gap[1])],
+                    )
                     raise
     frame = cache.read(key, start, end)
     if frame is None or frame.empty:
@@ -328,7 +369,11 @@ def _load_one(
 
 
 def _attrs(src: PriceSource, symbol: str, timeframe: str, frame: pd.DataFrame) -> dict[str, Any]:
-    meta = {k: v for k, v in src.metadata(symbol).items() if k not in ("source", "repairs", "file", "sha256", "rows", "start", "end")}
+    meta = {
+        k: v
+        for k, v in src.metadata(symbol).items()
+        if k not in ("source", "repairs", "file", "sha256", "rows", "start", "end")
+    }
     return {**meta, "symbol": symbol, "source": src.name, "timeframe": timeframe, "adjusted": bool(src.adjusted),
             "sha256": content_hash(frame)}  # fmt: skip
 
@@ -393,7 +438,9 @@ def load_prices(
     options = {} if adjusted is None else {"adjusted": adjusted}
     src = get_source(source, **options)
     if adjusted is not None and bool(getattr(src, "adjusted", False)) != adjusted:
-        raise ParameterError(f"source {src.name!r} serves adjusted={src.adjusted}, not adjusted={adjusted}")
+        raise ParameterError(
+            f"source {src.name!r} serves adjusted={src.adjusted}, not adjusted={adjusted}"
+        )
     store = default_cache() if cache is True else (cache or None)
     is_offline = offline_env() if offline is None else bool(offline)
     single = isinstance(symbols, str)
@@ -439,11 +486,16 @@ def align_panel(frames: dict[str, pd.DataFrame], align: str = "intersection") ->
     if align == "ffill":
         for sym in frames:
             close = panel[(sym, "Close")].ffill()
-            inside = panel.index <= frames[sym].index[-1]  # never carry a price past the series' end
+            inside = (
+                panel.index <= frames[sym].index[-1]
+            )  # never carry a price past the series' end
             gap = panel[(sym, "Close")].isna() & close.notna() & inside
             for f in ("Open", "High", "Low", "Close"):
                 panel[(sym, f)] = panel[(sym, f)].where(~gap, close)
             panel[(sym, "Volume")] = panel[(sym, "Volume")].where(~gap, 0.0)
-    panel.attrs = {"symbols": list(frames), "align": align, "meta": {k: dict(v.attrs) for k, v in frames.items()}}
+    panel.attrs = {
+        "symbols": list(frames),
+        "align": align,
+        "meta": {k: dict(v.attrs) for k, v in frames.items()},
+    }
     return panel
-

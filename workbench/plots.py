@@ -6,10 +6,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from workbench.market import resample_ohlcv
 from workbench.strategy.metrics import drawdown
 from workbench.strategy.result import BacktestResult
 
-__all__ = ["equity_figure", "trades_figure"]
+__all__ = ["equity_figure", "trades_figure", "candlestick_figure"]
 
 
 def equity_figure(result: BacktestResult, title: str | None = None) -> go.Figure:
@@ -50,4 +51,52 @@ def trades_figure(prices: pd.DataFrame, result: BacktestResult) -> go.Figure:
             )
         )  # fmt: skip
     fig.update_layout(title="fills on price", height=380, margin={"l": 60, "r": 20, "t": 50, "b": 40})
+    return fig
+
+
+_DISPLAY_STEPS = ("1h", "4h", "1d", "1w", "1M")
+
+
+def candlestick_figure(prices: pd.DataFrame, title: str | None = None, max_bars: int = 3000) -> go.Figure:
+    """Candlesticks (top) and volume (bottom) for one OHLCV frame.
+
+    More than ``max_bars`` bars would make the browser crawl, so the frame is resampled
+    (look-ahead safe, see :func:`~workbench.market.resample_ohlcv`) to the first of
+    1h, 4h, 1d, 1w, 1M that fits, and the title says so.
+
+    >>> import workbench as wb
+    >>> fig = candlestick_figure(wb.load_prices("GOOG"))
+    >>> [t.type for t in fig.data]
+    ['candlestick', 'bar']
+    """
+    symbol = prices.attrs.get("symbol", "")
+    tf = prices.attrs.get("timeframe")
+    shown, note = prices, ""
+    if len(prices) > max_bars:
+        for step in _DISPLAY_STEPS:
+            try:
+                candidate = resample_ohlcv(prices, step, source_timeframe=tf)
+            except Exception:  # finer than the source or misaligned: try the next step
+                continue
+            if len(candidate) <= max_bars:
+                shown, note = candidate, f" (resampled to {step} for display)"
+                break
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.75, 0.25], vertical_spacing=0.03)
+    fig.add_trace(
+        go.Candlestick(x=shown.index, open=shown["Open"], high=shown["High"], low=shown["Low"],
+                       close=shown["Close"], name=symbol or "price"),
+        1, 1,
+    )  # fmt: skip
+    up = (shown["Close"] >= shown["Open"]).to_numpy()
+    fig.add_trace(
+        go.Bar(x=shown.index, y=shown["Volume"].fillna(0.0), name="volume",
+               marker_color=["#2ca02c" if u else "#d62728" for u in up], opacity=0.6),
+        2, 1,
+    )  # fmt: skip
+    fig.update_layout(
+        title=(title or f"{symbol} {prices.attrs.get('timeframe', '')} ({prices.attrs.get('source', 'user')})") + note,
+        height=560, xaxis_rangeslider_visible=False, showlegend=False, margin={"t": 60, "b": 30},
+    )  # fmt: skip
+    fig.update_yaxes(title_text="price", row=1, col=1)
+    fig.update_yaxes(title_text="volume", row=2, col=1)
     return fig

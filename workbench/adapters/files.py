@@ -52,10 +52,14 @@ def read_ohlcv_file(
         raise DataError(f"[file_format] {path}: expected .csv, .csv.gz or .parquet")
     name = name or path.stem
     mapping = {k: v for k, v in (columns or {}).items() if v is not None}
-    raw = raw.drop(columns=[k for k, v in (columns or {}).items() if v is None and k in raw.columns])
+    raw = raw.drop(
+        columns=[k for k, v in (columns or {}).items() if v is None and k in raw.columns]
+    )
     targets = list(mapping.values())
     if targets.count("Close") > 1:
-        raise DataValidationError("adjustment_mixed", f"{name}: several columns mapped to Close: {mapping}")
+        raise DataValidationError(
+            "adjustment_mixed", f"{name}: several columns mapped to Close: {mapping}"
+        )
     renamed: dict[str, str] = {}
     for col in raw.columns:
         if col in mapping:
@@ -74,7 +78,9 @@ def read_ohlcv_file(
     df = raw.rename(columns=renamed)
     df = df.loc[:, ~df.columns.duplicated()]
     if "timestamp" not in df.columns:
-        raise DataValidationError("columns", f"{name}: no timestamp column; map one with columns={{...: 'timestamp'}}")
+        raise DataValidationError(
+            "columns", f"{name}: no timestamp column; map one with columns={{...: 'timestamp'}}"
+        )
     ts = df.pop("timestamp")
     try:
         index = pd.DatetimeIndex(pd.to_datetime(ts, utc=False, format="mixed"), name="timestamp")
@@ -134,4 +140,10 @@ class LocalFileSource:
     def fetch(
         self, symbol: str, timeframe: str, start: pd.Timestamp | None, end: pd.Timestamp | None
     ) -> Iterator[pd.DataFrame]:
-        yield read_ohlcv_file(self._file(symbol), columns=self.columns, tz=self.tz, adjusted=self.adjusted, name=symbol)
+        yield read_ohlcv_file(
+            self._file(symbol),
+            columns=self.columns,
+            tz=self.tz,
+            adjusted=self.adjusted,
+            name=symbol,
+        )

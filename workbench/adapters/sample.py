@@ -67,5 +67,7 @@ class SampleSource:
         meta = self.metadata(symbol)
         path = sample_dir() / meta["file"]
         df = pd.read_csv(path, index_col=0, dtype={c: "float64" for c in OHLCV_COLUMNS})
-        df.index = pd.DatetimeIndex(pd.to_datetime(df.index, format="%Y-%m-%dT%H:%M:%SZ", utc=True), name="timestamp")
+        df.index = pd.DatetimeIndex(
+            pd.to_datetime(df.index, format="%Y-%m-%dT%H:%M:%SZ", utc=True), name="timestamp"
+        )
         yield validate_ohlcv(df, name=symbol)  # the whole file: the cache then serves any range

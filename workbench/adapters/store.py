@@ -43,7 +43,13 @@ __all__ = ["CacheKey", "CacheEntry", "ParquetCache", "content_hash"]
 
 _META_KEY = b"workbench"
 _SCHEMA_VERSION = 1
-_UNIT_DIR = {"m": "min", "h": "h", "d": "d", "w": "w", "M": "mo"}  # '1m' vs '1M' on case-insensitive disks
+_UNIT_DIR = {
+    "m": "min",
+    "h": "h",
+    "d": "d",
+    "w": "w",
+    "M": "mo",
+}  # '1m' vs '1M' on case-insensitive disks
 
 
 def content_hash(frame: pd.DataFrame) -> str:
@@ -224,8 +230,12 @@ class ParquetCache:
         )
         fields = {k: v for k, v in asdict(entry).items() if k != "fetched_at"}
         fields["schema_version"] = _SCHEMA_VERSION
-        table = pa.Table.from_pandas(frame.set_axis(frame.index.as_unit("ns").rename("timestamp")), preserve_index=True)
-        table = table.replace_schema_metadata({**table.schema.metadata, _META_KEY: json.dumps(fields, sort_keys=True).encode()})
+        table = pa.Table.from_pandas(
+            frame.set_axis(frame.index.as_unit("ns").rename("timestamp")), preserve_index=True
+        )
+        table = table.replace_schema_metadata(
+            {**table.schema.metadata, _META_KEY: json.dumps(fields, sort_keys=True).encode()}
+        )
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         buffer = pa.BufferOutputStream()

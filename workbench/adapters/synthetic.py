@@ -58,7 +58,9 @@ def synthetic_bars(
     dt = timeframe_nanos(timeframe) / _YEAR_NANOS
     vol = sigma * np.sqrt(dt)
     rng = np.random.default_rng(seed)
-    out = np.empty((5, n))  # rows become columns without a copy (pandas stores blocks as (cols, rows))
+    out = np.empty(
+        (5, n)
+    )  # rows become columns without a copy (pandas stores blocks as (cols, rows))
     o, h, lo, c, v = out
     rng.standard_normal(out=c)
     c *= vol
@@ -83,7 +85,12 @@ def synthetic_bars(
     h *= v
     rng.standard_exponential(out=v)
     v *= 1000.0
-    frame = pd.DataFrame(out.T, index=_index(start_ts, int(n), timeframe), columns=["Open", "High", "Low", "Close", "Volume"], copy=False)
+    frame = pd.DataFrame(
+        out.T,
+        index=_index(start_ts, int(n), timeframe),
+        columns=["Open", "High", "Low", "Close", "Volume"],
+        copy=False,
+    )
     frame.attrs = {"symbol": f"SYN{seed}", "source": "synthetic", "timeframe": timeframe, "adjusted": False,
                    "asset_class": "CRYPTO", "currency": "USD", "lot_size": 1.0, "tick_size": 0.01}  # fmt: skip
     return frame

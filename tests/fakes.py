@@ -1,0 +1,133 @@
+"""Hand-written fakes of the vendors' HTTP APIs, replaying the payloads in tests/payloads.
+
+``FakeYahoo`` is a requests transport adapter: yfinance runs its real code (cookie,
+crumb, time-zone lookup, chart request, parsing) against it. ``fake_binance`` swaps the
+HTTP layer of a real ``ccxt.binance`` instance, so ccxt's own request building, rate
+limiter and kline parsing all run.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+import requests
+from requests.adapters import BaseAdapter
+from requests.models import PreparedRequest, Response
+
+PAYLOADS = Path(__file__).parent / "payloads"
+_NOT_FOUND = {
+    "chart": {
+        "result": None,
+        "error": {"code": "Not Found", "description": "No data found, symbol may be delisted"},
+    }
+}
+
+
+def payload(name: str) -> Any:
+    return json.loads((PAYLOADS / name).read_text())
+
+
+class FakeYahoo(BaseAdapter):
+    """Serves fc.yahoo.com, getcrumb and /v8/finance/chart/<symbol> from recorded charts."""
+
+    def __init__(
+        self, charts: dict[str, dict], failures: list[BaseException] | None = None
+    ) -> None:
+        super().__init__()
+        self.charts = charts
+        self.failures = list(failures or [])  # raised, in order, by the next chart requests
+        self.chart_calls: list[dict[str, list[str]]] = []
+
+    def send(self, request: PreparedRequest, **kwargs: Any) -> Response:
+        url = urlparse(request.url)
+        m = re.match(r"^/v8/finance/chart/(.+)$", url.path)
+        if url.netloc == "fc.yahoo.com":
+            return self._response(request, 404, b"")
+        if url.path == "/v1/test/getcrumb":
+            return self._response(request, 200, b"fakeCrumb0", "text/plain")
+        if not m:
+            return self._response(request, 404, json.dumps(_NOT_FOUND).encode())
+        query = parse_qs(url.query)
+        self.chart_calls.append(query)
+        if self.failures:
+            raise self.failures.pop(0)
+        symbol = unquote(m.group(1))
+        if symbol not in self.charts:
+            return self._response(request, 404, json.dumps(_NOT_FOUND).encode())
+        chart = copy.deepcopy(self.charts[symbol])
+        result = chart["chart"]["result"][0]
+        stamps = result.get("timestamp", [])
+        if "range" in query:
+            keep = list(range(len(stamps)))[-1:]
+        else:
+            lo = int(query.get("period1", ["0"])[0])
+            hi = int(query.get("period2", [str(2**40)])[0])
+            keep = [i for i, t in enumerate(stamps) if lo <= t < hi]
+        result["timestamp"] = [stamps[i] for i in keep]
+        quote = result["indicators"]["quote"][0]
+        for k in quote:
+            quote[k] = [quote[k][i] for i in keep]
+        adj = result["indicators"].get("adjclose", [{}])[0]
+        if "adjclose" in adj:
+            adj["adjclose"] = [adj["adjclose"][i] for i in keep]
+        if not keep:
+            result.pop("timestamp")
+        return self._response(request, 200, json.dumps(chart).encode())
+
+    @staticmethod
+    def _response(
+        request: PreparedRequest, status: int, body: bytes, ctype: str = "application/json"
+    ) -> Response:
+        r = Response()
+        r.status_code = status
+        r._content = body
+        r.url = request.url
+        r.request = request
+        r.headers["Content-Type"] = ctype
+        r.encoding = "utf-8"
+        return r
+
+    def close(self) -> None:
+        pass
+
+
+def yahoo_session(adapter: FakeYahoo) -> requests.Session:
+    s = requests.Session()
+    s.mount("https://", adapter)
+    s.mount("http://", adapter)
+    return s
+
+
+class FakeBinanceHttp:
+    """The HTTP layer of a ccxt exchange: exchangeInfo and klines from recorded payloads."""
+
+    def __init__(self, klines: list[list], failures: list[BaseException] | None = None,
+                 kill_after_pages: int | None = None) -> None:  # fmt: skip
+        self.info = payload("binance_exchangeInfo.json")
+        self.klines = klines
+        self.failures = list(failures or [])
+        self.kline_calls: list[dict[str, str]] = []
+        self.kill_after_pages = kill_after_pages
+
+    def __call__(self, url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
+        parsed = urlparse(url)
+        if parsed.path.endswith("/exchangeInfo"):
+            return copy.deepcopy(self.info)
+        if parsed.path.endswith("/klines"):
+            q = {k: v[0] for k, v in parse_qs(parsed.query).items()}
+            self.kline_calls.append(q)
+            if self.kill_after_pages is not None and len(self.kline_calls) > self.kill_after_pages:
+                raise KeyboardInterrupt("injected: process killed mid-download")
+            if self.failures:
+                raise self.failures.pop(0)
+            start = int(q.get("startTime", 0))
+            end = int(q.get("endTime", 2**62))
+            limit = int(q.get("limit", 500))
+            rows = [k for k in self.klines if start <= k[0] <= end][:limit]
+            return copy.deepcopy(rows)
+        raise AssertionError(f"unexpected request {url}")
