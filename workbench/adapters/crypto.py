@@ -149,9 +149,7 @@ class CcxtSource:
             try:
                 rows = self._call(
                     f"fetch_ohlcv {symbol} {timeframe} since={page_since}",
-                    lambda: self.exchange.fetch_ohlcv(
-                        symbol, timeframe, since=page_since, limit=self.limit
-                    ),
+                    lambda s=page_since: self.exchange.fetch_ohlcv(symbol, timeframe, since=s, limit=self.limit),
                 )
             except ccxt.BadSymbol as exc:
                 raise UnknownSymbolError(f"[unknown_symbol] {self.exchange.id}: {exc}") from exc
