@@ -75,8 +75,9 @@ class FakeYahoo(BaseAdapter):
         adj = result["indicators"].get("adjclose", [{}])[0]
         if "adjclose" in adj:
             adj["adjclose"] = [adj["adjclose"][i] for i in keep]
-        if not keep:
+        if not keep:  # what Yahoo sends for a range without bars
             result.pop("timestamp")
+            result["indicators"] = {"quote": [{}]}
         return self._response(request, 200, json.dumps(chart).encode())
 
     @staticmethod
@@ -131,3 +132,40 @@ class FakeBinanceHttp:
             rows = [k for k in self.klines if start <= k[0] <= end][:limit]
             return copy.deepcopy(rows)
         raise AssertionError(f"unexpected request {url}")
+
+
+class FakeSource:
+    """A PriceSource that yields canned frames, for the validation and cache tests."""
+
+    def __init__(self, frames: dict[str, Any], *, name: str = "fake", online: bool = True,
+                 adjusted: bool = False, now: Any = None) -> None:  # fmt: skip
+        self.frames = frames
+        self.name = name
+        self.online = online
+        self.adjusted = adjusted
+        self.cacheable = True
+        self.calls: list[tuple[str, Any, Any]] = []
+        self._now = now
+
+    def now(self) -> Any:
+        import pandas as pd
+
+        return self._now if self._now is not None else pd.Timestamp("2100-01-01", tz="UTC")
+
+    def native_timeframe(self, symbol: str, timeframe: str | None) -> str:
+        return timeframe or "1d"
+
+    def metadata(self, symbol: str) -> dict[str, Any]:
+        return {"symbol": symbol, "name": symbol, "asset_class": "EQUITY", "currency": "USD",
+                "lot_size": 1.0, "tick_size": 0.01}  # fmt: skip
+
+    def fetch(self, symbol: str, timeframe: str, start: Any, end: Any) -> Any:
+        from workbench.errors import UnknownSymbolError
+
+        self.calls.append((symbol, start, end))
+        if symbol not in self.frames:
+            raise UnknownSymbolError(f"[unknown_symbol] fake source has no {symbol!r}")
+        frame = self.frames[symbol]
+        if frame is None or len(frame) == 0:
+            return
+        yield frame if start is None else frame.loc[frame.index >= start] if frame.index.tz is not None else frame

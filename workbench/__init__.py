@@ -5,18 +5,28 @@
 >>> result = wb.backtest("sma_crossover", prices, {"fast": 10, "slow": 30})
 """
 
+from workbench.adapters.synthetic import synthetic_bars
 from workbench.api import STRATEGIES, backtest
-from workbench.data import instrument_for, load_prices, sample_manifest, sample_symbols
+from workbench.data import (
+    align_panel,
+    get_source,
+    instrument_for,
+    load_prices,
+    sample_manifest,
+    sample_symbols,
+)
 from workbench.errors import (
+    CacheMissError,
     DataError,
     DataValidationError,
     DomainError,
+    InsufficientHistoryError,
     NoDataError,
     ParameterError,
     UnknownSymbolError,
     WorkbenchError,
 )
-from workbench.market import OHLCV_COLUMNS, validate_ohlcv
+from workbench.market import OHLCV_COLUMNS, DataRepairWarning, resample_ohlcv, validate_ohlcv
 from workbench.strategy.base import SMACrossover, Strategy
 from workbench.strategy.result import BacktestResult
 from workbench.trading import (
@@ -37,7 +47,8 @@ from workbench.trading import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "AllEquity", "BacktestResult", "CostBasisMethod", "DataError", "DataValidationError",
+    "AllEquity", "BacktestResult", "CacheMissError", "DataRepairWarning", "InsufficientHistoryError",
+    "align_panel", "get_source", "resample_ohlcv", "synthetic_bars", "CostBasisMethod", "DataError", "DataValidationError",
     "DomainError", "EventBus", "FillTiming", "FixedBps", "FixedQuantity", "HalfSpread",
     "Instrument", "NoDataError", "OHLCV_COLUMNS", "ParameterError", "PerShare",
     "PercentOfEquity", "PercentOfNotional", "SMACrossover", "STRATEGIES", "Strategy",

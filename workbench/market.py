@@ -2,8 +2,8 @@
 
 Schema
 ------
-- Index: a tz-aware UTC :class:`pandas.DatetimeIndex` named ``timestamp``, strictly
-  increasing, no duplicates.
+- Index: a tz-aware UTC :class:`pandas.DatetimeIndex` (``datetime64[ns, UTC]``) named
+  ``timestamp``, strictly increasing, no duplicates.
 - Columns: float64 ``Open, High, Low, Close, Volume`` (in that order).
 - **Bar-stamp convention: a bar is labelled by the start of its period.** A daily bar of
   session date D is stamped ``D 00:00 UTC`` and covers that session; an hourly bar stamped
@@ -224,8 +224,8 @@ def validate_ohlcv(
         raise DataValidationError(
             "tz_aware_utc", f"{name}: index must be a DatetimeIndex, got {type(idx).__name__}"
         )
-    if idx.tz is None or str(idx.tz) != "UTC" or idx.name != "timestamp":
-        frame = frame.set_axis(_utc_index(idx, name, tz), axis=0)
+    if idx.tz is None or str(idx.tz) != "UTC" or idx.name != "timestamp" or idx.unit != "ns":
+        frame = frame.set_axis(_utc_index(idx, name, tz).as_unit("ns"), axis=0)
     frame = _repair_order(frame, name, repair)
     idx = frame.index
     out = frame[OHLCV_COLUMNS].astype("float64")

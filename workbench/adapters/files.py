@@ -8,8 +8,10 @@
 ``timestamp, Open, High, Low, Close, Volume`` (matching is case-insensitive, so ``date``,
 ``open`` ... need no mapping). A close-only file (one ``Close`` column) gets
 ``Open = High = Low = Close`` and NaN volume. Naive timestamps need ``tz``.
-Files that carry both ``Close`` and ``Adj Close`` must say which one to use: mapping both
-to ``Close`` or leaving the choice implicit is an error (``adjustment_mixed``).
+Files that carry both ``Close`` and ``Adj Close`` must say which prices they want, never
+a mix: ``adjusted=False`` drops ``Adj Close``; ``adjusted=True`` scales Open, High, Low and
+Close by ``Adj Close / Close`` (as yfinance's ``auto_adjust`` does); leaving it unsaid is
+an error (``adjustment_mixed``).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def read_ohlcv_file(
     *,
     columns: Mapping[str, str | None] | None = None,
     tz: str | None = None,
-    adjusted: bool = False,
+    adjusted: bool | None = None,
     name: str | None = None,
 ) -> pd.DataFrame:
     """Read one CSV/Parquet file into a validated OHLCV frame (repairs warn, see market)."""
@@ -68,14 +70,20 @@ def read_ohlcv_file(
             renamed[col] = _CANON[str(col).lower()]
         elif str(col).lower() in _TIME_ALIASES and "timestamp" not in targets:
             renamed[col] = "timestamp"
-    has_adj = any(str(c).lower().replace("_", " ") == "adj close" for c in raw.columns)
-    if has_adj and not any(str(k).lower().replace("_", " ") == "adj close" for k in mapping):
-        raise DataValidationError(
-            "adjustment_mixed",
-            f"{name}: the file has both Close and Adj Close; say which one to use, e.g. "
-            "columns={'Adj Close': 'Close'} (adjusted=True) or columns={'Adj Close': None}",
-        )
+    adj_cols = [c for c in raw.columns if str(c).lower().replace("_", " ") == "adj close" and c not in mapping]
+    if adj_cols:
+        if adjusted is None:
+            raise DataValidationError(
+                "adjustment_mixed",
+                f"{name}: the file has both Close and {adj_cols[0]!r}; choose adjusted=False (raw, "
+                f"drops {adj_cols[0]!r}) or adjusted=True (OHLC scaled by Adj Close / Close)",
+            )
+        adj = raw.pop(adj_cols[0]).astype("float64")
     df = raw.rename(columns=renamed)
+    if adj_cols and adjusted:
+        ratio = adj.to_numpy() / df["Close"].to_numpy(dtype="float64")
+        for c in ("Open", "High", "Low", "Close"):
+            df[c] = df[c].to_numpy(dtype="float64") * ratio
     df = df.loc[:, ~df.columns.duplicated()]
     if "timestamp" not in df.columns:
         raise DataValidationError(
@@ -94,7 +102,7 @@ def read_ohlcv_file(
     elif "Volume" not in df.columns and {"Open", "High", "Low", "Close"} <= set(df.columns):
         df["Volume"] = np.nan
     out = validate_ohlcv(df, name=name, tz=tz, repair=True)
-    out.attrs.update({"symbol": name, "adjusted": adjusted, "file": str(path)})
+    out.attrs.update({"symbol": name, "adjusted": bool(adjusted), "file": str(path)})
     return out
 
 
@@ -111,15 +119,16 @@ class LocalFileSource:
         Time zone of naive timestamps (required if the file has naive timestamps).
     timeframe : str
         The bars' timeframe (default ``"1d"``).
-    adjusted : bool
-        Whether the prices are split/dividend adjusted (recorded in the metadata).
+    adjusted : bool, optional
+        For files with an ``Adj Close`` column: raw (False) or adjusted (True) prices.
     """
 
     online = False
     cacheable = False  # the file is already local; reading it is the cache
+    case_sensitive = True  # symbols fill {symbol} in file names
 
     def __init__(self, path: str | Path, *, columns: Mapping[str, str | None] | None = None, tz: str | None = None,
-                 timeframe: str = "1d", adjusted: bool = False) -> None:  # fmt: skip
+                 timeframe: str = "1d", adjusted: bool | None = None) -> None:  # fmt: skip
         self.path = str(path)
         self.columns = {k: v for k, v in (columns or {}).items()}
         self.tz = tz

@@ -215,6 +215,7 @@ class ParquetCache:
         if frame.empty:
             raise DataError(f"[cache_write] refusing to cache an empty frame for {key}")
         frame = frame[OHLCV_COLUMNS]
+        frame.attrs = {}  # pandas would serialise attrs into the file; the file must depend on the bars only
         entry = CacheEntry(
             source=key.source,
             symbol=key.symbol,

@@ -23,15 +23,9 @@ _YEAR_NANOS = 365.25 * 86_400e9
 
 
 def _index(start: pd.Timestamp, n: int, timeframe: str) -> pd.DatetimeIndex:
-    _, unit = parse_timeframe(timeframe)
-    if unit in ("m", "h", "d"):  # fixed-length bars: an arange is ~10x faster than date_range
-        step = timeframe_nanos(timeframe)
-        ns = np.arange(n, dtype=np.int64)
-        ns *= step
-        ns += start.as_unit("ns").value
-        return pd.DatetimeIndex(ns.view("datetime64[ns]"), name="timestamp").tz_localize("UTC")
     offset = timeframe_offset(timeframe)
-    return pd.date_range(offset.rollforward(start), periods=n, freq=offset, name="timestamp")
+    first = start if parse_timeframe(timeframe)[1] in ("m", "h", "d") else offset.rollforward(start)
+    return pd.date_range(first, periods=n, freq=offset, name="timestamp", unit="ns")
 
 
 def synthetic_bars(

@@ -17,6 +17,7 @@ backoff; an unknown ticker raises :class:`UnknownSymbolError`, an empty answer
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -101,7 +102,6 @@ class YFinanceSource:
             if end is not None:
                 after = end + timeframe_offset(timeframe)  # Yahoo's end is exclusive
                 kwargs["end"] = after.date() if daily else after
-        ticker = self._ticker(symbol)
         transient = (
             requests.ConnectionError,
             requests.Timeout,
@@ -111,10 +111,26 @@ class YFinanceSource:
         )
 
         def history() -> pd.DataFrame:
-            with warnings.catch_warnings():  # yfinance still uses pandas' deprecated inplace=
-                warnings.simplefilter("ignore", DeprecationWarning)
-                warnings.simplefilter("ignore", FutureWarning)
-                return ticker.history(**kwargs)
+            # yfinance swallows a network error while looking up the ticker's time zone and
+            # then reports the ticker as missing; its log tells the two apart
+            ticker = self._ticker(symbol)  # a fresh Ticker per attempt: yfinance caches failed lookups on it
+            log = _Captured()
+            yf_logger = logging.getLogger("yfinance")
+            yf_logger.addHandler(log)
+            try:
+                with warnings.catch_warnings():  # yfinance still uses pandas' deprecated inplace=
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    warnings.simplefilter("ignore", FutureWarning)
+                    return ticker.history(**kwargs)
+            except (yfe.YFTzMissingError, requests.HTTPError) as exc:
+                failed = [m for m in log.messages if "Failed to get ticker" in m]
+                if failed:
+                    raise ConnectionError(f"yfinance could not reach Yahoo: {failed[0]}") from exc
+                raise
+            except (KeyError, IndexError, TypeError) as exc:  # a payload yfinance could not parse
+                raise DataError(f"[vendor_schema] yfinance {symbol}: unexpected response ({type(exc).__name__}: {exc})") from exc
+            finally:
+                yf_logger.removeHandler(log)
 
         try:
             raw = retry(history, transient=transient, what=f"yfinance {symbol}",
@@ -137,6 +153,15 @@ class YFinanceSource:
             )
         self._meta[symbol] = {"name": symbol}
         yield _canonical(raw, daily, symbol)
+
+
+class _Captured(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def _canonical(raw: pd.DataFrame, daily: bool, symbol: str) -> pd.DataFrame:
