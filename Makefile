@@ -27,6 +27,7 @@ dashboard: $(STAMP)  ## serve the Voila dashboard on http://127.0.0.1:8866
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_event_engine.py
+	$(BIN)/python bench/bench_data.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check workbench tests bench

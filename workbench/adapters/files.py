@@ -137,7 +137,8 @@ class LocalFileSource:
         self.name = "file"
 
     def _file(self, symbol: str) -> Path:
-        return Path(self.path.format(symbol=symbol)) if "{symbol}" in self.path else Path(self.path)
+        path = self.path.format(symbol=symbol) if "{symbol}" in self.path else self.path
+        return Path(path).expanduser()
 
     def native_timeframe(self, symbol: str, timeframe: str | None) -> str:
         return self.timeframe
