@@ -98,3 +98,14 @@ def test_manifest_records_provenance_for_every_file():
     m = wb.sample_manifest()
     for sym, meta in m["instruments"].items():
         assert meta["source"]["shipped_by"] and len(meta["sha256"]) == 64, sym
+
+
+def test_sample_series_fama_french_in_decimals_labelled_by_month_start() -> None:
+    ff = wb.load_series("ff3_monthly")
+    assert list(ff.columns) == ["Mkt-RF", "SMB", "HML", "RF"]
+    assert ff.loc["1926-07-01", "Mkt-RF"].item() == pytest.approx(0.0296)  # file: 192607, 2.96 (percent)
+    assert (ff.index.day == 1).all() and str(ff.index.tz) == "UTC" and ff.index.is_monotonic_increasing
+    crude = wb.load_series("brent_wti_monthly")
+    assert crude.loc["1987-05-01", "Brent"].item() == 18.58  # file: 1987-05-15 monthly average
+    with pytest.raises(wb.UnknownSymbolError, match="known: brent_wti_monthly, ff3_monthly"):
+        wb.load_series("nope")

@@ -5,6 +5,7 @@
 >>> result = wb.backtest("sma_crossover", prices, {"fast": 10, "slow": 30})
 """
 
+from workbench.adapters.sample import load_series
 from workbench.adapters.synthetic import synthetic_bars
 from workbench.api import STRATEGIES, backtest
 from workbench.data import (
@@ -48,7 +49,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AllEquity", "BacktestResult", "CacheMissError", "DataRepairWarning", "InsufficientHistoryError",
-    "align_panel", "get_source", "resample_ohlcv", "synthetic_bars", "CostBasisMethod", "DataError", "DataValidationError",
+    "align_panel", "get_source", "load_series", "resample_ohlcv", "synthetic_bars", "CostBasisMethod", "DataError", "DataValidationError",
     "DomainError", "EventBus", "FillTiming", "FixedBps", "FixedQuantity", "HalfSpread",
     "Instrument", "NoDataError", "OHLCV_COLUMNS", "ParameterError", "PerShare",
     "PercentOfEquity", "PercentOfNotional", "SMACrossover", "STRATEGIES", "Strategy",

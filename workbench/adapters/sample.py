@@ -7,6 +7,7 @@ updated sample file replaces its cached copy automatically.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from functools import lru_cache
@@ -16,10 +17,10 @@ from typing import Any
 import pandas as pd
 
 from workbench.config import sample_dir
-from workbench.errors import DataError, UnknownSymbolError
+from workbench.errors import DataError, DataValidationError, UnknownSymbolError
 from workbench.market import OHLCV_COLUMNS, validate_ohlcv
 
-__all__ = ["SampleSource", "sample_manifest"]
+__all__ = ["SampleSource", "sample_manifest", "load_series"]
 
 
 @lru_cache(maxsize=4)
@@ -71,3 +72,37 @@ class SampleSource:
             pd.to_datetime(df.index, format="%Y-%m-%dT%H:%M:%SZ", utc=True), name="timestamp"
         )
         yield validate_ohlcv(df, name=symbol)  # the whole file: the cache then serves any range
+
+
+def load_series(name: str) -> pd.DataFrame:
+    """A non-OHLCV sample series, verified against its SHA-256 in the manifest.
+
+    - ``"ff3_monthly"``: Fama-French 3 factors (``Mkt-RF, SMB, HML, RF``) as monthly
+      **decimal** returns (the file is in percent), 1926-07 onwards;
+    - ``"brent_wti_monthly"``: Brent and WTI monthly average prices, USD/bbl.
+
+    Both are labelled by the start of their month (00:00 UTC on the 1st), the workbench's
+    period-start convention: a value is known only once its month is over.
+
+    >>> ff = load_series("ff3_monthly")
+    >>> list(ff.columns), str(ff.index[0].date())
+    (['Mkt-RF', 'SMB', 'HML', 'RF'], '1926-07-01')
+    """
+    series = sample_manifest().get("series", {})
+    if name not in series:
+        raise UnknownSymbolError(f"[unknown_symbol] no sample series {name!r}; known: {', '.join(sorted(series))}")
+    meta = series[name]
+    path = sample_dir() / meta["file"]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != meta["sha256"]:
+        raise DataValidationError("sample_hash", f"{path} does not match the SHA-256 in manifest.json ({digest[:12]}...)")
+    raw = pd.read_csv(path)
+    if name == "ff3_monthly":
+        index = pd.to_datetime(raw.pop("Date").astype(str), format="%Y%m", utc=True)
+        frame = raw.astype("float64") / 100.0
+    else:
+        index = pd.to_datetime(raw.pop("Date"), format="%Y-%m-%d").dt.to_period("M").dt.start_time.dt.tz_localize("UTC")
+        frame = raw.astype("float64")
+    frame.index = pd.DatetimeIndex(index, name="timestamp").as_unit("ns")
+    frame.attrs = {"name": name, "description": meta.get("description"), "source": "sample", "sha256": digest}
+    return frame
