@@ -226,3 +226,15 @@ def test_sample_cache_is_rebuilt_when_the_sample_file_changes(cache: ParquetCach
     cache.write(key, stale, adjusted=False, covered_start=None, covered_end=None, upstream="old-sample-hash")
     assert len(wb.load_prices("GOOG", cache=cache)) == 2148
     assert pq.read_schema(cache.path(key)).metadata is not None
+
+
+def test_a_leading_gap_without_bars_still_extends_the_covered_range(cache: ParquetCache) -> None:
+    idx = pd.date_range("2024-01-08", periods=5, freq="D", tz="UTC", name="timestamp")  # Monday..Friday
+    d = pd.DataFrame({"Open": 10.0, "High": 11.0, "Low": 9.0, "Close": 10.5, "Volume": 1.0}, index=idx)
+    src = FakeSource({"X": d})
+    wb.load_prices("X", "2024-01-08", "2024-01-12", source=src, cache=cache)
+    wb.load_prices("X", "2024-01-06", "2024-01-12", source=src, cache=cache)  # a weekend before: no bars
+    assert cache.info(CacheKey("fake", "X", "1d")).covered_start == "2024-01-06T00:00:00+00:00"
+    calls = len(src.calls)
+    wb.load_prices("X", "2024-01-06", "2024-01-12", source=src, cache=cache)
+    assert len(src.calls) == calls  # now fully cached: no fetch

@@ -247,10 +247,11 @@ class _Fill:
                 f"[empty_download] {key}: the source returned no bars between {start} and {end}"
             )
         cov_end = end_final if not leading else _ts(entry.covered_end)
-        if dirty or entry is None or _ts(self._current().covered_end) != cov_end:
+        current = None if entry is None else self._current()
+        if dirty or current is None or (_ts(current.covered_start), _ts(current.covered_end)) != (cov_start, cov_end):
             written = self._write(data, cov_start, cov_end)
         else:
-            written = self._current()
+            written = current
         self.cache.record(key, "ok", sha256=written.sha256, rows=written.rows, fetched_rows=got,
                           requested=[_iso(start), _iso(end)])  # fmt: skip
         return written
