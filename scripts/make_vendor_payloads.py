@@ -29,14 +29,19 @@ def _read(symbol: str) -> pd.DataFrame:
 
 
 def yahoo_chart(
-    symbol: str, bars: pd.DataFrame, adjclose: np.ndarray, dividends: dict[int, float]
+    symbol: str,
+    bars: pd.DataFrame,
+    adjclose: np.ndarray,
+    dividends: dict[int, float],
+    granularity: str = "1d",
+    tz: str = NY,
+    decimals: int = 2,
 ) -> dict:
-    # Yahoo stamps a daily bar at the session's 09:30 New York open, in epoch seconds
-    opens = [
-        pd.Timestamp(d.date()).tz_localize(NY) + pd.Timedelta(hours=9, minutes=30)
-        for d in bars.index
-    ]
-    stamps = [int(t.timestamp()) for t in opens]
+    if granularity == "1d":  # Yahoo stamps a daily bar at the session's 09:30 New York open
+        opens = [pd.Timestamp(d.date()).tz_localize(NY) + pd.Timedelta(hours=9, minutes=30) for d in bars.index]
+        stamps = [int(t.timestamp()) for t in opens]
+    else:  # intraday bars are stamped at their start, in epoch seconds
+        stamps = [int(t.timestamp()) for t in bars.index]
     events = (
         {"dividends": {str(k): {"amount": v, "date": k} for k, v in dividends.items()}}
         if dividends
@@ -46,19 +51,19 @@ def yahoo_chart(
         "meta": {"currency": "USD", "symbol": symbol, "exchangeName": "NMS", "fullExchangeName": "NasdaqGS",
                  "instrumentType": "EQUITY", "firstTradeDate": stamps[0], "regularMarketTime": stamps[-1],
                  "hasPrePostMarketData": True, "gmtoffset": -18000, "timezone": "EST",
-                 "exchangeTimezoneName": NY, "regularMarketPrice": float(bars["Close"].iloc[-1]),
+                 "exchangeTimezoneName": tz, "regularMarketPrice": float(bars["Close"].iloc[-1]),
                  "chartPreviousClose": float(bars["Close"].iloc[0]), "priceHint": 2,
                  "currentTradingPeriod": {
                      "pre": {"timezone": "EST", "start": stamps[-1] - 19800, "end": stamps[-1], "gmtoffset": -18000},
                      "regular": {"timezone": "EST", "start": stamps[-1], "end": stamps[-1] + 23400, "gmtoffset": -18000},
                      "post": {"timezone": "EST", "start": stamps[-1] + 23400, "end": stamps[-1] + 37800, "gmtoffset": -18000}},
-                 "dataGranularity": "1d", "range": "",
+                 "dataGranularity": granularity, "range": "",
                  "validRanges": ["1d", "5d", "1mo", "3mo", "6mo", "1y", "2y", "5y", "10y", "ytd", "max"]},
         "timestamp": stamps,
         **({"events": events} if events else {}),
         "indicators": {
-            "quote": [{"open": bars["Open"].round(2).tolist(), "high": bars["High"].round(2).tolist(),
-                       "low": bars["Low"].round(2).tolist(), "close": bars["Close"].round(2).tolist(),
+            "quote": [{"open": bars["Open"].round(decimals).tolist(), "high": bars["High"].round(decimals).tolist(),
+                       "low": bars["Low"].round(decimals).tolist(), "close": bars["Close"].round(decimals).tolist(),
                        "volume": bars["Volume"].astype("int64").tolist()}],
             "adjclose": [{"adjclose": np.round(adjclose, 6).tolist()}]}}], "error": None}}  # fmt: skip
 
@@ -116,6 +121,17 @@ def main() -> None:
     (OUT / "yahoo_chart_DIVCO_1d.json").write_text(
         json.dumps(yahoo_chart("DIVCO", spx, spx["Close"].to_numpy() * factor, {ex_stamp: 1.5}))
     )
+    # Yahoo FX hourly bars (EURUSD=X): the sample's EUR/USD hours; Yahoo reports FX volume as 0
+    fx = _read("EURUSD").loc["2017-05-01":"2017-05-05"].copy()
+    fx["Volume"] = 0
+    chart = yahoo_chart("EURUSD=X", fx, fx["Close"].to_numpy(), {}, granularity="1h", tz="Europe/London", decimals=5)
+    meta = chart["chart"]["result"][0]["meta"]
+    meta.update(instrumentType="CURRENCY", exchangeName="CCY", fullExchangeName="CCY", gmtoffset=3600, timezone="BST")
+    days = pd.date_range("2017-04-30", "2017-05-06", freq="D", tz="Europe/London")  # FX trades around the clock
+    meta["tradingPeriods"] = [[{"timezone": "BST", "start": int(d.timestamp()), "end": int((d + pd.Timedelta(days=1)).timestamp()),
+                                "gmtoffset": 3600}] for d in days]  # fmt: skip
+    chart["chart"]["result"][0]["indicators"].pop("adjclose")  # Yahoo sends no adjclose for intraday
+    (OUT / "yahoo_chart_EURUSD=X_1h.json").write_text(json.dumps(chart))
     # Binance BTC/USDT hourly klines: the EUR/USD hourly path rescaled to a BTC-like level
     eur = _read("EURUSD").iloc[:2500].copy()
     eur[["Open", "High", "Low", "Close"]] *= 20_000

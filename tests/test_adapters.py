@@ -160,3 +160,17 @@ def test_live_yfinance_goog_daily() -> None:
 def test_live_ccxt_binance_btc_hourly() -> None:
     got = wb.load_prices("BTC/USDT", "2024-01-01", "2024-01-03", timeframe="1h", source="ccxt:binance", cache=False)
     assert len(got) == 49
+
+
+def test_yfinance_intraday_fx_bars_are_stamped_at_their_start_in_utc(tmp_path: Path) -> None:
+    from yfinance.data import YfData
+
+    YfData.cache_get.cache_clear()
+    fake = FakeYahoo({"EURUSD=X": payload("yahoo_chart_EURUSD=X_1h.json")})
+    got = wb.load_prices("EURUSD=X", "2017-05-02", "2017-05-03 23:00", timeframe="1h", source=yf_source(fake),
+                         cache=ParquetCache(tmp_path))  # fmt: skip
+    sample = wb.load_prices("EURUSD", "2017-05-02", "2017-05-03 23:00")
+    cols = ["Open", "High", "Low", "Close"]
+    pd.testing.assert_frame_equal(got[cols], sample[cols], check_freq=False)
+    assert str(got.index.tz) == "UTC" and (got["Volume"] == 0).all()  # Yahoo has no FX volume
+    assert fake.chart_calls[-1]["interval"] in (["1h"], ["60m"])
