@@ -148,7 +148,9 @@ def backtest(
         bus=bus,
     )
     trades = run.portfolio.trades_frame()
-    stats = summary(run.equity, trades["pnl"], cash, periods_per_year, risk_free_rate)
+    fills = run.broker.fills_frame()
+    stats = summary(run.equity, trades["pnl"], cash, periods_per_year, risk_free_rate,
+                    positions=run.positions, fills=fills)  # fmt: skip
     spec: dict[str, Any] = {
         "strategy": strat.name,
         "params": strat.params,
@@ -175,7 +177,7 @@ def backtest(
         equity=run.equity,
         returns=returns_from_equity(run.equity),
         orders=run.broker.orders_frame(),
-        fills=run.broker.fills_frame(),
+        fills=fills,
         trades=trades,
         positions=run.positions,
         stats=stats,
