@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import quantstats as qs
 
 import workbench as wb
 from workbench.strategy import metrics as m
@@ -33,7 +34,6 @@ def test_max_drawdown_and_cagr_hand_computed():
 
 
 def test_metrics_match_quantstats_on_the_same_returns():
-    qs = pytest.importorskip("quantstats")
     result = wb.backtest("sma_crossover", "SPX", {"fast": 20, "slow": 50}, commission=0.001)
     r = result.returns
     r_naive = r.copy()

@@ -26,6 +26,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import quantstats as qs
 
 import workbench as wb
 from workbench.strategy import metrics as m
@@ -100,7 +101,6 @@ def spx_returns() -> pd.Series:
 
 
 def test_sortino_and_moments_match_quantstats(spx_returns: pd.Series) -> None:
-    qs = pytest.importorskip("quantstats")
     r = spx_returns
     assert m.sortino_ratio(r, 252) == pytest.approx(qs.stats.sortino(r, periods=252), rel=1e-9)
     assert float(r.skew()) == pytest.approx(qs.stats.skew(r), rel=1e-12)
@@ -108,7 +108,6 @@ def test_sortino_and_moments_match_quantstats(spx_returns: pd.Series) -> None:
 
 
 def test_calmar_differs_from_quantstats_by_the_annualisation_convention(spx_returns: pd.Series) -> None:
-    qs = pytest.importorskip("quantstats")
     r = spx_returns
     # quantstats divides its calendar CAGR by |max dd|; empyrical (and we) the per-period
     # geometric annual return. Same drawdown, different numerator:
@@ -121,7 +120,6 @@ def test_calmar_differs_from_quantstats_by_the_annualisation_convention(spx_retu
 def test_probabilistic_sharpe_ratio_formula_and_quantstats(spx_returns: pd.Series) -> None:
     from statistics import NormalDist
 
-    qs = pytest.importorskip("quantstats")
     r = spx_returns
     n, sr = len(r), r.mean() / r.std(ddof=1)
     g3, g4 = r.skew(), r.kurt() + 3  # raw kurtosis

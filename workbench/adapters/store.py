@@ -53,10 +53,14 @@ _UNIT_DIR = {
 
 
 def content_hash(frame: pd.DataFrame) -> str:
-    """SHA-256 of the bars: int64 epoch-ns timestamps then the float64 OHLCV values."""
+    """SHA-256 of the bars: int64 epoch-ns timestamps, then each OHLCV column's float64 values.
+
+    Column by column, so the bytes are hashed where pandas keeps them (no row-major copy).
+    """
     h = hashlib.sha256()
-    h.update(np.ascontiguousarray(frame.index.as_unit("ns").asi8).tobytes())
-    h.update(np.ascontiguousarray(frame[OHLCV_COLUMNS].to_numpy(dtype="float64")).tobytes())
+    h.update(memoryview(np.ascontiguousarray(frame.index.as_unit("ns").asi8)))
+    for col in OHLCV_COLUMNS:
+        h.update(memoryview(np.ascontiguousarray(frame[col].to_numpy(dtype="float64"))))
     return h.hexdigest()
 
 

@@ -173,16 +173,13 @@ def sortino_ratio(returns: pd.Series, ppy: float, required: float = 0.0) -> floa
     return mean / dr
 
 
-def _equity_from_returns(returns: pd.Series) -> pd.Series:
-    return (1.0 + returns.fillna(0.0)).cumprod()
-
-
 def calmar_ratio(returns: pd.Series, ppy: float) -> float:
-    """Annual return / |max drawdown| of the compounded returns."""
+    """Annual return / |max drawdown| of the returns compounded from a starting value of 1."""
     r = returns.dropna()
     if len(r) < 2:
         return math.nan
-    mdd = min(0.0, max_drawdown(pd.concat([pd.Series([1.0]), _equity_from_returns(r).reset_index(drop=True)])))
+    wealth = (1.0 + r).cumprod().to_numpy()
+    mdd = float(np.min(wealth / np.maximum(np.maximum.accumulate(wealth), 1.0) - 1.0))
     return annual_return(r, ppy) / abs(mdd) if mdd < 0 else math.nan
 
 
