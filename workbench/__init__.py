@@ -6,8 +6,9 @@
 """
 
 from workbench.adapters.sample import load_series
-from workbench.adapters.synthetic import synthetic_bars
-from workbench.api import STRATEGIES, backtest
+from workbench.adapters.synthetic import synthetic_bars, two_venue_quotes
+from workbench.api import ENGINES, STRATEGIES, backtest
+from workbench.checks import EngineComparison, check_lookahead, compare_engines
 from workbench.data import (
     align_panel,
     get_source,
@@ -22,14 +23,27 @@ from workbench.errors import (
     DataValidationError,
     DomainError,
     InsufficientHistoryError,
+    LookAheadError,
     NoDataError,
     ParameterError,
+    StrategyStateError,
     UnknownSymbolError,
     WorkbenchError,
 )
 from workbench.market import OHLCV_COLUMNS, DataRepairWarning, resample_ohlcv, validate_ohlcv
-from workbench.strategy.base import SMACrossover, Strategy
+from workbench.strategies import (
+    CrossSectionalMomentum,
+    CrossVenueArbitrage,
+    EMACrossover,
+    MeanReversion,
+    MLClassifier,
+    PairsTrading,
+    SMACrossover,
+    TimeSeriesMomentum,
+)
+from workbench.strategy.base import PortfolioStrategy, Strategy, StrategyStatus
 from workbench.strategy.result import BacktestResult
+from workbench.strategy.signals import Action, Signal
 from workbench.trading import (
     AllEquity,
     CostBasisMethod,
@@ -55,4 +69,8 @@ __all__ = [
     "PercentOfEquity", "PercentOfNotional", "SMACrossover", "STRATEGIES", "Strategy",
     "UnknownSymbolError", "VolumeShare", "WorkbenchError", "backtest", "instrument_for",
     "load_prices", "sample_manifest", "sample_symbols", "validate_ohlcv",
+    "ENGINES", "EngineComparison", "check_lookahead", "compare_engines", "CrossSectionalMomentum",
+    "CrossVenueArbitrage", "EMACrossover", "MeanReversion", "MLClassifier", "PairsTrading",
+    "TimeSeriesMomentum", "PortfolioStrategy", "StrategyStatus", "Action", "Signal", "two_venue_quotes",
+    "LookAheadError", "StrategyStateError",
 ]  # fmt: skip

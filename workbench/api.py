@@ -10,10 +10,12 @@ import numpy as np
 import pandas as pd
 
 from workbench.data import instrument_for, load_prices
-from workbench.engines.event import run_targets
+from workbench.engines import vectorized
+from workbench.engines.event import run_targets, run_weights
 from workbench.errors import ParameterError, UnknownSymbolError
 from workbench.market import validate_ohlcv
-from workbench.strategy.base import SMACrossover, Strategy
+from workbench.strategies import BUILTINS
+from workbench.strategy.base import Strategy
 from workbench.strategy.metrics import returns_from_equity, summary
 from workbench.strategy.result import BacktestResult, spec_id
 from workbench.trading.costs import CommissionModel, NoSlippage, SlippageModel, commission_from
@@ -22,11 +24,10 @@ from workbench.trading.events import EventBus
 from workbench.trading.sizing import sizer_from
 from workbench.trading.values import Instrument
 
-__all__ = ["backtest", "STRATEGIES", "resolve_strategy"]
+__all__ = ["backtest", "STRATEGIES", "ENGINES", "resolve_strategy"]
 
-STRATEGIES: dict[str, type[Strategy]] = {
-    "sma_crossover": SMACrossover,
-}
+STRATEGIES: dict[str, type[Strategy]] = dict(BUILTINS)
+ENGINES = ("event", "vectorized")
 
 
 def resolve_strategy(strategy: str | type[Strategy] | Strategy, params: dict[str, Any] | None) -> Strategy:
@@ -51,18 +52,73 @@ def resolve_strategy(strategy: str | type[Strategy] | Strategy, params: dict[str
     raise ParameterError(f"strategy must be a name, a Strategy class or instance, got {strategy!r}")
 
 
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__}
+def _versions(engine: str, strat: Strategy) -> dict[str, str]:
+    from workbench.adapters.indicators import talib_version
+
+    out = {"python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__,
+           "ta-lib": talib_version}  # fmt: skip
     try:
         out["workbench"] = metadata.version("workbench")
     except metadata.PackageNotFoundError:  # pragma: no cover - running from a checkout
         out["workbench"] = "unknown"
+    if engine == "vectorized":
+        from workbench.engines.vectorized import vbt_engine, vbt_version
+
+        out["vectorbt"] = f"{vbt_version()} ({vbt_engine()})"
+    if type(strat).__module__.endswith(".ml"):
+        out["scikit-learn"] = metadata.version("scikit-learn")
     return out
+
+
+def _symbol_instrument(symbol: str) -> Instrument:
+    try:
+        return instrument_for(symbol)
+    except UnknownSymbolError:
+        return Instrument(ticker=symbol.replace("@", "-"), exchange="USER")
+
+
+def _prepare(strat: Strategy, prices: pd.DataFrame | str | list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """Validated bars: one OHLCV frame (signal strategies) or a (symbol, field) panel."""
+    if isinstance(prices, str | list | tuple):
+        if strat.kind == "weights" and isinstance(prices, str):
+            raise ParameterError(f"{strat.name} trades several symbols: pass a panel or a list of symbols")
+        prices = load_prices(prices if strat.kind == "weights" else prices, progress=False)
+    if not isinstance(prices, pd.DataFrame):
+        raise ParameterError(f"prices must be an OHLCV DataFrame, a panel or symbols, got {type(prices).__name__}")
+    if strat.kind == "weights":
+        if not isinstance(prices.columns, pd.MultiIndex):
+            raise ParameterError(f"{strat.name} needs a (symbol, field) panel, e.g. wb.load_prices(['SPX', 'IXIC'])")
+        symbols = [str(s) for s in dict.fromkeys(prices.columns.get_level_values(0))]
+        for sym in symbols:
+            sub = prices[sym]
+            if sub[["Open", "High", "Low", "Close"]].isna().any().any():
+                raise ParameterError(f"panel symbol {sym} has gaps; load it with align='intersection' or 'ffill'")
+            validate_ohlcv(sub, name=sym)
+        return prices, symbols
+    if isinstance(prices.columns, pd.MultiIndex):
+        raise ParameterError(f"{strat.name} trades one instrument: pass one OHLCV frame, not a panel")
+    symbol = str(prices.attrs.get("symbol", "ASSET"))
+    return validate_ohlcv(prices, name=symbol), [symbol]
+
+
+def _data_id(prices: pd.DataFrame, symbols: list[str]) -> dict[str, Any]:
+    from workbench.adapters.store import content_hash
+
+    frames = [prices] if len(symbols) == 1 and not isinstance(prices.columns, pd.MultiIndex) else [prices[s] for s in symbols]
+    hashes = [content_hash(f[["Open", "High", "Low", "Close", "Volume"]]) for f in frames]
+    return {
+        "symbols": symbols,
+        "start": str(prices.index[0]),
+        "end": str(prices.index[-1]),
+        "bars": len(prices),
+        "sha256": hashes[0] if len(hashes) == 1 else spec_id({"sha256": hashes}),
+        "source": prices.attrs.get("source", "user"),
+    }
 
 
 def backtest(
     strategy: str | type[Strategy] | Strategy,
-    prices: pd.DataFrame | str,
+    prices: pd.DataFrame | str | list[str],
     params: dict[str, Any] | None = None,
     *,
     cash: float = 10_000.0,
@@ -77,34 +133,38 @@ def backtest(
     periods_per_year: float | None = None,
     bus: EventBus | None = None,
 ) -> BacktestResult:
-    """Run ``strategy`` over one instrument's OHLCV bars.
+    """Run ``strategy`` over OHLCV bars on the event-driven or the vectorized engine.
 
     Parameters
     ----------
     strategy : str, Strategy class or instance
-        e.g. ``"sma_crossover"`` or ``SMACrossover``; ``params`` fill its fields.
-    prices : DataFrame or str
-        OHLCV bars (validated here) or a sample symbol, loaded with :func:`load_prices`.
+        A built-in name (``wb.STRATEGIES``: ``"sma_crossover"``, ``"pairs"``...), a class
+        (``params`` fill its fields) or an instance.
+    prices : DataFrame, str or list of str
+        OHLCV bars (validated here) or a sample symbol for a signal strategy; a
+        ``(symbol, field)`` panel or a list of symbols for a portfolio strategy.
     cash : float
-        Starting cash in the instrument's currency.
+        Starting cash in the instruments' currency.
     commission : float or CommissionModel
         A number is a fraction of notional per fill (0.001 = 10 bps).
     slippage : SlippageModel, optional
-        Default: none.
+        Default: none. ``wb.FixedBps(bps=5)`` moves every fill 5 bps against you.
     size : "all", float in (0, 1], int, or Sizer
-        All available equity in whole lots (default), a fraction of equity, or a fixed
-        quantity.
+        Signal strategies: all equity in whole lots (default), a fraction of equity, or a
+        fixed quantity. Portfolio strategies size from their weights.
     fill_timing : FillTiming
         Market orders fill at the next bar's open (default) or the signal bar's close.
     cost_basis : CostBasisMethod
-        FIFO (default), LIFO or AVERAGE lot matching.
-    engine : {"event"}
-        The event-driven engine on the trading domain (the vectorized engine arrives
-        with the strategies issue).
+        FIFO (default), LIFO or AVERAGE lot matching (event engine trades).
+    engine : {"event", "vectorized"}
+        The event-driven engine on the trading domain, or vectorbt
+        (:mod:`workbench.engines.vectorized`). :func:`compare_engines` runs both.
 
     Returns
     -------
     BacktestResult
+        The same shape from both engines; ``spec`` records strategy, params, data hash,
+        costs, engine and library versions.
 
     >>> import workbench as wb
     >>> r = wb.backtest("sma_crossover", "GOOG", {"fast": 10, "slow": 30}, commission=0.001)
@@ -112,19 +172,9 @@ def backtest(
     True
     """
     strat = resolve_strategy(strategy, params)
-    if isinstance(prices, str):
-        prices = load_prices(prices)
-    if not isinstance(prices, pd.DataFrame):
-        raise ParameterError(f"prices must be an OHLCV DataFrame or a symbol, got {type(prices).__name__}")
-    symbol = str(prices.attrs.get("symbol", "ASSET"))
-    prices = validate_ohlcv(prices, name=symbol)
-    if instrument is None:
-        try:
-            instrument = instrument_for(symbol)
-        except UnknownSymbolError:
-            instrument = Instrument(ticker=symbol, exchange="USER")
-    if engine != "event":
-        raise ParameterError(f"engine must be 'event' (the only engine so far), got {engine!r}")
+    if engine not in ENGINES:
+        raise ParameterError(f"engine must be one of {ENGINES}, got {engine!r}")
+    prices, symbols = _prepare(strat, prices)
     cash = float(cash)
     if not (np.isfinite(cash) and cash > 0):
         raise ParameterError(f"cash must be > 0, got {cash!r}")
@@ -133,50 +183,50 @@ def backtest(
     sizer = sizer_from(size)
     timing = FillTiming.parse(fill_timing)
     basis = CostBasisMethod.parse(cost_basis)
+    costs = {"cash": cash, "commission": comm, "slippage": slip, "fill_timing": timing}
 
-    target = strat.target(prices)
-    run = run_targets(
-        prices,
-        target,
-        instrument,
-        cash=cash,
-        commission=comm,
-        slippage=slip,
-        sizer=sizer,
-        fill_timing=timing,
-        cost_basis=basis,
-        bus=bus,
-    )
-    trades = run.portfolio.trades_frame()
-    fills = run.broker.fills_frame()
+    if strat.kind == "weights":
+        instruments = [_symbol_instrument(s) for s in symbols]
+        weights = strat.weights(prices)
+        if engine == "event":
+            run: Any = run_weights(prices, weights, instruments, cost_basis=basis, bus=bus, **costs)
+        else:
+            run = vectorized.run_weights(prices, weights, instruments, cost_basis=basis, **costs)
+    else:
+        if instrument is None:
+            instrument = _symbol_instrument(symbols[0])
+        instruments = [instrument]
+        target = strat.target(prices)
+        if engine == "event":
+            run = run_targets(prices, target, instrument, sizer=sizer, cost_basis=basis, bus=bus, **costs)
+        else:
+            run = vectorized.run_signals(prices, target, instrument, sizer=sizer, **costs)
+    if engine == "event":
+        orders, fills, trades = run.broker.orders_frame(), run.broker.fills_frame(), run.portfolio.trades_frame()
+    else:
+        orders, fills, trades = run.orders, run.fills, run.trades
     stats = summary(run.equity, trades["pnl"], cash, periods_per_year, risk_free_rate,
                     positions=run.positions, fills=fills)  # fmt: skip
     spec: dict[str, Any] = {
         "strategy": strat.name,
         "params": strat.params,
-        "symbol": symbol,
-        "instrument": instrument.symbol,
-        "data": {
-            "start": str(prices.index[0]),
-            "end": str(prices.index[-1]),
-            "bars": len(prices),
-            "sha256": prices.attrs.get("sha256"),
-            "source": prices.attrs.get("source", "user"),
-        },
+        "symbol": symbols[0] if len(symbols) == 1 else symbols,
+        "instrument": [i.symbol for i in instruments] if len(instruments) > 1 else instruments[0].symbol,
+        "data": _data_id(prices, symbols),
         "cash": cash,
         "commission": repr(comm),
         "slippage": repr(slip),
-        "size": repr(sizer),
+        "size": repr(sizer) if strat.kind == "signal" else "target weights",
         "fill_timing": timing.name,
         "cost_basis": basis.name,
         "engine": engine,
-        "versions": _versions(),
+        "versions": _versions(engine, strat),
     }
-    spec["id"] = spec_id({k: v for k, v in spec.items() if k != "versions"})
+    spec["id"] = spec_id({k: v for k, v in spec.items() if k not in ("versions", "engine")})
     return BacktestResult(
         equity=run.equity,
         returns=returns_from_equity(run.equity),
-        orders=run.broker.orders_frame(),
+        orders=orders,
         fills=fills,
         trades=trades,
         positions=run.positions,

@@ -89,3 +89,11 @@ class InsufficientHistoryError(DataError):
 
 class ParameterError(WorkbenchError, ValueError):
     """A strategy, backtest or notebook parameter is invalid."""
+
+
+class StrategyStateError(DomainError):
+    """An illegal strategy lifecycle transition (e.g. DRAFT → LIVE without testing)."""
+
+
+class LookAheadError(WorkbenchError):
+    """A strategy's decision at time t changed when data after t was removed."""

@@ -13,7 +13,7 @@ import pandas as pd
 
 from workbench.data import sample_symbols
 from workbench.errors import ParameterError
-from workbench.strategy.base import SMACrossover
+from workbench.strategies import SMACrossover
 from workbench.trading.values import utc_timestamp
 
 __all__ = ["BacktestParams"]

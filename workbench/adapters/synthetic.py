@@ -17,7 +17,7 @@ from workbench.errors import DataError
 from workbench.market import parse_timeframe, timeframe_nanos, timeframe_offset
 from workbench.trading.values import utc_timestamp
 
-__all__ = ["synthetic_bars", "SyntheticSource"]
+__all__ = ["synthetic_bars", "SyntheticSource", "two_venue_quotes"]
 
 _YEAR_NANOS = 365.25 * 86_400e9
 
@@ -123,3 +123,41 @@ class SyntheticSource:
         if end is not None:
             n = int((end - start).value // timeframe_nanos(timeframe)) + 1
         yield synthetic_bars(n, timeframe, start=start, seed=seed, **self.params)
+
+
+def two_venue_quotes(
+    bars: pd.DataFrame,
+    *,
+    venues: tuple[str, str] = ("A", "B"),
+    basis_bps: float = 15.0,
+    half_life: float = 5.0,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The same asset quoted on two venues: a ``(symbol, field)`` panel for arbitrage tests.
+
+    Venue A is ``bars`` unchanged (real data in the tests); venue B is the same bars times
+    (1 + basis_t), where basis_t is a stationary AR(1) in basis points with standard
+    deviation ``basis_bps`` and the given ``half_life`` in bars, seeded. Every OHLC field
+    of a bar is scaled by the same factor, so B's bars stay valid. Volume is copied.
+    """
+    if not (np.isfinite(basis_bps) and basis_bps >= 0 and half_life > 0):
+        raise DataError(f"basis_bps must be >= 0 and half_life > 0, got {basis_bps!r}, {half_life!r}")
+    sym = str(bars.attrs.get("symbol", "ASSET"))
+    n = len(bars)
+    phi = 0.5 ** (1.0 / half_life)
+    rng = np.random.default_rng(seed)
+    shocks = rng.standard_normal(n) * basis_bps * np.sqrt(1.0 - phi * phi)
+    basis = np.empty(n)
+    level = rng.standard_normal() * basis_bps
+    for i in range(n):
+        level = phi * level + shocks[i]
+        basis[i] = level
+    factor = 1.0 + basis / 1e4
+    b = bars.copy()
+    for col in ("Open", "High", "Low", "Close"):
+        b[col] = bars[col].to_numpy() * factor
+    names = [f"{sym}@{venues[0]}", f"{sym}@{venues[1]}"]
+    panel = pd.concat({names[0]: bars[["Open", "High", "Low", "Close", "Volume"]], names[1]: b[["Open", "High", "Low", "Close", "Volume"]]}, axis=1)
+    panel.columns.names = ["symbol", "field"]
+    panel.attrs = {"symbols": names, "align": "intersection", "synthetic": {"basis_bps": basis_bps, "half_life": half_life, "seed": seed}}
+    return panel

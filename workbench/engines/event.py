@@ -22,10 +22,10 @@ from workbench.trading.costs import Bar, CommissionModel, SlippageModel
 from workbench.trading.enums import CostBasisMethod, FillTiming, OrderType, Side
 from workbench.trading.events import EventBus
 from workbench.trading.portfolio import Portfolio
-from workbench.trading.sizing import Sizer
+from workbench.trading.sizing import AllEquity, Sizer
 from workbench.trading.values import Instrument
 
-__all__ = ["EventRun", "run_targets"]
+__all__ = ["EventRun", "PanelRun", "run_targets", "run_weights", "check_weights"]
 
 
 class EventRun:
@@ -141,20 +141,174 @@ def _rebalance(
         broker.execute(instrument, bar, at_close=close_mode)
 
     q0 = portfolio.quantity(instrument)
-    if q0 != 0 and np.sign(q0) != want:
-        side = Side.SELL if q0 > 0 else Side.BUY
-        broker.place(instrument, side, abs(q0), signal_ts, OrderType.MARKET, tag="exit")
-        run()
-    if want == 0 or portfolio.quantity(instrument) != 0:
+    if q0 != 0 and np.sign(q0) == want:
         return
-    side = Side.BUY if want > 0 else Side.SELL
+    side = Side.BUY if (want > 0 or (want == 0 and q0 < 0)) else Side.SELL
+    mult = instrument.multiplier
+
+    def price(q: float) -> float:
+        return min(max(broker.slippage.price(side, ref, q, bar), bar.low), bar.high)
 
     def cost(q: float) -> float:
-        px = broker.slippage.price(side, ref, q, bar)
-        px = min(max(px, bar.low), bar.high)
-        return q * px * instrument.multiplier + broker.commission.calculate(q, px, instrument)
+        px = price(q)
+        return q * px * mult + broker.commission.calculate(q, px, instrument)
 
-    qty = sizer.size(ref, portfolio.equity, portfolio.cash, instrument, cost)
-    if qty > 0:
-        broker.place(instrument, side, qty, signal_ts, OrderType.MARKET, tag="entry")
+    qty = 0.0
+    if want != 0:
+        # A reversal is one order: close |q0| and open the new side with what is left.
+        budget = portfolio.cash
+        if q0 != 0:
+            px0 = price(abs(q0))
+            budget += q0 * px0 * mult - broker.commission.calculate(abs(q0), px0, instrument)
+        equity = portfolio.equity if q0 == 0 else budget
+        qty = sizer.size(ref, equity, budget, instrument, cost)
+    total = abs(q0) + qty
+    if total > 0:
+        tag = "entry" if q0 == 0 else ("exit" if qty == 0 else "reverse")
+        broker.place(instrument, side, total, signal_ts, OrderType.MARKET, tag=tag)
         run()
+
+
+def check_weights(weights: pd.DataFrame, index: pd.Index, symbols: list[str]) -> np.ndarray:
+    """Validate a target-weight frame: rows all NaN (hold) or all finite, gross <= 1."""
+    if not weights.index.equals(index):
+        raise ParameterError("weights must have exactly the index of the prices")
+    if [str(c) for c in weights.columns] != symbols:
+        raise ParameterError(f"weights columns {list(weights.columns)} must be the panel symbols {symbols}")
+    w = weights.to_numpy(dtype="float64")
+    nan = np.isnan(w)
+    partial = nan.any(axis=1) & ~nan.all(axis=1)
+    bad = partial | np.isinf(w).any(axis=1)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ParameterError(
+            f"a rebalance row must give every symbol a finite weight (0 to exit) or be all NaN "
+            f"(hold); got {dict(zip(symbols, w[i].tolist(), strict=True))} at {index[i]}"
+        )
+    gross = np.nansum(np.abs(w), axis=1)
+    if (gross > 1 + 1e-9).any():
+        i = int(np.argmax(gross > 1 + 1e-9))
+        raise ParameterError(f"gross weight must be <= 1, got {gross[i]:.6g} at {index[i]}")
+    return w
+
+
+class PanelRun:
+    """Raw output of :func:`run_weights`."""
+
+    def __init__(self, broker: SimulatedBroker, equity: pd.Series, positions: pd.DataFrame) -> None:
+        self.broker = broker
+        self.portfolio = broker.portfolio
+        self.equity = equity
+        self.positions = positions
+
+
+def run_weights(
+    panel: pd.DataFrame,
+    weights: pd.DataFrame,
+    instruments: list[Instrument],
+    *,
+    cash: float,
+    commission: CommissionModel,
+    slippage: SlippageModel,
+    fill_timing: FillTiming = FillTiming.NEXT_OPEN,
+    cost_basis: CostBasisMethod = CostBasisMethod.FIFO,
+    initial_margin: float = 0.5,
+    bus: EventBus | None = None,
+) -> PanelRun:
+    """Rebalance several instruments to target weights of equity, sharing one cash account.
+
+    On the execution bar of each non-NaN weight row (the next bar's open, or the signal
+    bar's close with ``SIGNAL_CLOSE``), with every position valued at that price P:
+
+    - equity V = cash + Σ q·P; the order for each symbol is ``|w·V/P − q|`` floored to
+      whole lots (so a reduction stops at the lot above the target);
+    - orders run in ascending order of (w·V − q·P), i.e. the largest sales first, ties by
+      column order; then buys are cut to what the remaining cash pays for, commission and
+      slippage included, in whole lots. Sales and shorts are never cut.
+
+    These are vectorbt's ``targetpercent`` rules with ``call_seq="auto"``, valuation at the
+    execution price and cash sharing, so both engines give the same fills. Shorts need
+    margin: ``initial_margin`` (default 0.5, Reg T) bounds gross exposure by equity / margin.
+    """
+    idx = panel.index
+    n = len(idx)
+    symbols = [i.symbol for i in instruments]
+    names = [str(c) for c in weights.columns]
+    W = check_weights(weights, idx, names)
+    fields = {f: np.column_stack([panel[(s, f)].to_numpy(dtype="float64") for s in names]) for f in ("Open", "High", "Low", "Close", "Volume")}
+    o, h, lo, c, v = (fields[f] for f in ("Open", "High", "Low", "Close", "Volume"))
+    portfolio = Portfolio(cash, instruments[0].currency, cost_basis, initial_margin)
+    broker = SimulatedBroker(portfolio, commission, slippage, fill_timing, bus)
+    close_mode = fill_timing is FillTiming.SIGNAL_CLOSE
+    rows = np.flatnonzero(~np.isnan(W).all(axis=1))
+    exec_bars = rows if close_mode else rows + 1
+    keep = exec_bars < n
+    rows, exec_bars = rows[keep], exec_bars[keep]
+    m = len(instruments)
+    mult = np.array([i.multiplier for i in instruments])
+    qty = np.zeros((n, m))
+    cash_arr = np.full(n, float(cash))
+    last = 0
+    q_now = np.zeros(m)
+    cash_now = float(cash)
+    for s, k in zip(rows.tolist(), exec_bars.tolist(), strict=True):
+        qty[last:k] = q_now
+        cash_arr[last:k] = cash_now
+        px = c[k] if close_mode else o[k]
+        for j, inst in enumerate(instruments):
+            portfolio.mark(inst.symbol, px[j])
+        bars = [Bar(idx[k], o[k, j], h[k, j], lo[k, j], c[k, j], v[k, j]) for j in range(m)]
+        _rebalance_weights(broker, instruments, bars, W[s], idx[s], px, close_mode)
+        for j, inst in enumerate(instruments):
+            portfolio.mark(inst.symbol, c[k, j])
+        q_now = np.array([portfolio.quantity(i) for i in instruments])
+        cash_now = portfolio.cash
+        last = k
+    qty[last:] = q_now
+    cash_arr[last:] = cash_now
+    broker.expire_all(idx[-1])
+    equity = pd.Series(cash_arr + (qty * c * mult).sum(axis=1), index=idx, name="equity")
+    positions = pd.DataFrame(qty, index=idx, columns=symbols)
+    return PanelRun(broker, equity, positions)
+
+
+def _rebalance_weights(
+    broker: SimulatedBroker,
+    instruments: list[Instrument],
+    bars: list[Bar],
+    w: np.ndarray,
+    signal_ts: pd.Timestamp,
+    px: np.ndarray,
+    close_mode: bool,
+) -> None:
+    portfolio = broker.portfolio
+    value = portfolio.equity
+    q = np.array([portfolio.quantity(i) for i in instruments])
+    mult = np.array([i.multiplier for i in instruments])
+    order_value = w * value - q * px * mult
+    for j in np.argsort(order_value, kind="stable").tolist():
+        inst, bar = instruments[j], bars[j]
+        delta = w[j] * value / (px[j] * mult[j]) - q[j]
+        size = inst.round_lots(abs(delta))
+        if size <= 0:
+            continue
+        side = Side.BUY if delta > 0 else Side.SELL
+        if side is Side.BUY:
+            size = _affordable_buy(broker, inst, bar, float(px[j]), size, portfolio.cash)
+            if size <= 0:
+                continue
+        broker.place(inst, side, size, signal_ts, OrderType.MARKET, tag="rebalance")
+        broker.execute(inst, bar, at_close=close_mode)
+
+
+def _affordable_buy(
+    broker: SimulatedBroker, inst: Instrument, bar: Bar, ref: float, size: float, cash: float
+) -> float:
+    """``size`` if cash pays for it (fees and slippage included), else the most lots it does."""
+    def cost(q: float) -> float:
+        p = min(max(broker.slippage.price(Side.BUY, ref, q, bar), bar.low), bar.high)
+        return q * p * inst.multiplier + broker.commission.calculate(q, p, inst)
+
+    if cost(size) <= cash * (1 + 1e-12):
+        return size
+    return min(size, AllEquity().size(ref, cash, cash, inst, cost))

@@ -1,16 +1,35 @@
-"""Strategies: prices in, target exposure out.
+"""The Strategy aggregate: frozen parameters, a lifecycle, and prices → targets → Signals.
 
-A signal-driven strategy maps an OHLCV frame to a *target* Series on the same index:
-+1 (long), 0 (flat) or -1 (short), decided at each bar's close from data up to and
-including that bar. The engines turn changes in the target into orders, so a strategy
-never sees fills or cash and cannot look ahead by construction (tests truncate the data
-and check that earlier targets do not move).
+Two shapes, one contract (decide at a bar's close from data up to and including it):
+
+- :class:`Strategy` trades one instrument. ``target(prices)`` maps an OHLCV frame to a
+  Series on the same index: +1 long, 0 flat, -1 short.
+- :class:`PortfolioStrategy` trades several. ``weights(panel)`` maps a panel (columns
+  ``(symbol, field)``, as :func:`workbench.load_prices` returns for several symbols) to a
+  frame of target weights of equity, one column per symbol. A row of NaN means "hold":
+  no rebalance on that bar. Gross weight (sum of ``|w|``) is at most 1.
+
+The engines turn changes of the target into orders filled at the next bar's open, so a
+strategy never sees fills or cash. :meth:`Strategy.signals` expresses the same decisions
+as :class:`~workbench.strategy.signals.Signal` records (symbol, action, strength,
+confidence).
+
+Parameters are frozen, keyword-only dataclass fields validated in ``validate``: a bad
+value raises :class:`~workbench.errors.ParameterError` naming the parameter and value.
+The lifecycle (DRAFT → TESTING → LIVE ⇄ PAUSED) is the one mutable part; each transition
+is checked against :data:`LEGAL_TRANSITIONS` and recorded as a
+:class:`StrategyStatusChanged` event.
 
 Writing one is a short subclass::
 
     @dataclass(frozen=True, kw_only=True)
     class Breakout(Strategy):
         window: int = 20
+        def validate(self):
+            check_int("window", self.window, 2)
+        @property
+        def warmup(self):
+            return self.window
         def target(self, prices):
             high = prices["High"].rolling(self.window).max().shift(1)
             return (prices["Close"] > high).astype(float)
@@ -19,96 +38,180 @@ Writing one is a short subclass::
 from __future__ import annotations
 
 import dataclasses
+import enum
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from workbench.errors import ParameterError
+from workbench.errors import ParameterError, StrategyStateError
+from workbench.strategy.signals import signals_from_targets, signals_from_weights
+from workbench.trading.events import Event
 
-__all__ = ["Strategy", "SMACrossover"]
+__all__ = [
+    "Strategy", "PortfolioStrategy", "StrategyStatus", "StrategyStatusChanged",
+    "LEGAL_TRANSITIONS", "check_int", "check_float", "check_bool", "panel_field",
+]  # fmt: skip
+
+
+class StrategyStatus(enum.Enum):
+    DRAFT = "draft"
+    TESTING = "testing"
+    LIVE = "live"
+    PAUSED = "paused"
+
+
+LEGAL_TRANSITIONS: dict[StrategyStatus, frozenset[StrategyStatus]] = {
+    StrategyStatus.DRAFT: frozenset({StrategyStatus.TESTING}),
+    StrategyStatus.TESTING: frozenset({StrategyStatus.LIVE, StrategyStatus.DRAFT}),
+    StrategyStatus.LIVE: frozenset({StrategyStatus.PAUSED}),
+    StrategyStatus.PAUSED: frozenset({StrategyStatus.LIVE, StrategyStatus.TESTING}),
+}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StrategyStatusChanged(Event):
+    strategy: str
+    spec_id: str
+    old: StrategyStatus
+    new: StrategyStatus
+    reason: str = ""
+
+
+def check_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ParameterError(f"{name} must be an integer, got {name}={value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise ParameterError(f"{name} must be {bound}, got {name}={value}")
+    return int(value)
+
+
+def check_float(
+    name: str, value: object, low: float = -np.inf, high: float = np.inf, *, open_low: bool = False
+) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ParameterError(f"{name} must be a number, got {name}={value!r}")
+    v = float(value)
+    if not np.isfinite(v) or v < low or v > high or (open_low and v == low):
+        lo = "(" if open_low else "["
+        raise ParameterError(f"{name} must be in {lo}{low:g}, {high:g}], got {name}={value!r}")
+    return v
+
+
+def check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ParameterError(f"{name} must be True or False, got {name}={value!r}")
+    return value
+
+
+def panel_field(panel: pd.DataFrame, field: str = "Close") -> pd.DataFrame:
+    """One field of a ``(symbol, field)`` panel as a frame with one column per symbol."""
+    if not isinstance(panel.columns, pd.MultiIndex):
+        raise ParameterError("a portfolio strategy needs a panel with (symbol, field) columns")
+    out = panel.xs(field, axis=1, level=1)
+    out.columns = list(out.columns)
+    return out
 
 
 @dataclass(frozen=True, kw_only=True)
 class Strategy:
-    """Base class: frozen, keyword-only parameters validated in ``validate``."""
+    """A single-instrument strategy: frozen, validated parameters and ``target``."""
+
+    kind: ClassVar[str] = "signal"
 
     def __post_init__(self) -> None:
         self.validate()
+        object.__setattr__(self, "_status", StrategyStatus.DRAFT)
+        object.__setattr__(self, "_events", [])
 
     def validate(self) -> None:
         """Raise :class:`ParameterError` naming the parameter and value when invalid."""
 
+    # -- identity -----------------------------------------------------------------
     @property
     def name(self) -> str:
         return type(self).__name__
 
     @property
     def params(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @property
     def spec_id(self) -> str:
         """Short hash of the canonical JSON of name + params (a natural cache/report key)."""
-        blob = json.dumps({"strategy": self.name, "params": self.params}, sort_keys=True)
+        blob = json.dumps({"strategy": self.name, "params": self.params}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     @property
     def warmup(self) -> int:
-        """Bars needed before the first signal."""
+        """Bars needed before the first signal (indicator windows not yet complete)."""
         return 0
 
+    # -- lifecycle ----------------------------------------------------------------
+    @property
+    def status(self) -> StrategyStatus:
+        return self._status  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def events(self) -> list[StrategyStatusChanged]:
+        return list(self._events)  # type: ignore[attr-defined]
+
+    def _move(self, new: StrategyStatus, ts: object, reason: str) -> StrategyStatusChanged:
+        old = self.status
+        if new not in LEGAL_TRANSITIONS[old]:
+            allowed = ", ".join(s.name for s in LEGAL_TRANSITIONS[old])
+            raise StrategyStateError(
+                f"{self.name} cannot go from {old.name} to {new.name} (allowed: {allowed})"
+            )
+        event = StrategyStatusChanged(
+            ts=pd.Timestamp.now(tz="UTC") if ts is None else pd.Timestamp(ts),
+            strategy=self.name, spec_id=self.spec_id, old=old, new=new, reason=reason,
+        )  # fmt: skip
+        object.__setattr__(self, "_status", new)
+        self._events.append(event)  # type: ignore[attr-defined]
+        return event
+
+    def start_testing(self, ts: object = None, reason: str = "") -> StrategyStatusChanged:
+        return self._move(StrategyStatus.TESTING, ts, reason)
+
+    def go_live(self, ts: object = None, reason: str = "") -> StrategyStatusChanged:
+        return self._move(StrategyStatus.LIVE, ts, reason)
+
+    def pause(self, ts: object = None, reason: str = "") -> StrategyStatusChanged:
+        return self._move(StrategyStatus.PAUSED, ts, reason)
+
+    def back_to_draft(self, ts: object = None, reason: str = "") -> StrategyStatusChanged:
+        return self._move(StrategyStatus.DRAFT, ts, reason)
+
+    # -- decisions ----------------------------------------------------------------
     def target(self, prices: pd.DataFrame) -> pd.Series:
-        raise NotImplementedError
+        raise NotImplementedError(f"{self.name} must implement target(prices)")
 
+    def confidence(self, prices: pd.DataFrame) -> pd.Series | None:
+        """Optional per-bar confidence in [0, 1] attached to the Signals (default: none)."""
+        return None
 
-def _int_param(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ParameterError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ParameterError(f"{name} must be >= {minimum}, got {name}={value}")
-    return int(value)
+    def signals(self, prices: pd.DataFrame, symbol: str | None = None) -> pd.DataFrame:
+        """The target's changes as Signal records (one row per change)."""
+        sym = symbol or str(prices.attrs.get("symbol", "ASSET"))
+        return signals_from_targets(self.target(prices), sym, self.confidence(prices))
 
 
 @dataclass(frozen=True, kw_only=True)
-class SMACrossover(Strategy):
-    """Simple-moving-average crossover on closes.
+class PortfolioStrategy(Strategy):
+    """A multi-instrument strategy: ``weights(panel)`` gives target weights per symbol."""
 
-    Rules: long while SMA(fast) > SMA(slow) at a bar's close; otherwise flat, or short
-    when ``allow_short``. No target is produced from an incomplete window: the first
-    ``slow - 1`` bars are flat (the warm-up).
+    kind: ClassVar[str] = "weights"
 
-    >>> SMACrossover(fast=50, slow=20)
-    Traceback (most recent call last):
-    ...
-    workbench.errors.ParameterError: fast must be < slow, got fast=50, slow=20
-    """
-
-    fast: int = 10
-    slow: int = 30
-    allow_short: bool = False
-
-    def validate(self) -> None:
-        _int_param("fast", self.fast, 2)
-        _int_param("slow", self.slow, 2)
-        if self.fast >= self.slow:
-            raise ParameterError(f"fast must be < slow, got fast={self.fast}, slow={self.slow}")
-        if not isinstance(self.allow_short, bool):
-            raise ParameterError(f"allow_short must be True or False, got {self.allow_short!r}")
-
-    @property
-    def warmup(self) -> int:
-        return self.slow - 1
+    def weights(self, panel: pd.DataFrame) -> pd.DataFrame:
+        raise NotImplementedError(f"{self.name} must implement weights(panel)")
 
     def target(self, prices: pd.DataFrame) -> pd.Series:
-        close = prices["Close"]
-        fast = close.rolling(self.fast, min_periods=self.fast).mean()
-        slow = close.rolling(self.slow, min_periods=self.slow).mean()
-        above = (fast > slow).to_numpy()
-        ready = slow.notna().to_numpy()
-        low = -1.0 if self.allow_short else 0.0
-        out = np.where(ready, np.where(above, 1.0, low), 0.0)
-        return pd.Series(out, index=prices.index, name="target")
+        raise ParameterError(f"{self.name} trades a panel of symbols: use weights(panel)")
+
+    def signals(self, prices: pd.DataFrame, symbol: str | None = None) -> pd.DataFrame:
+        return signals_from_weights(self.weights(prices))

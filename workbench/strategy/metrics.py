@@ -222,9 +222,12 @@ def expectancy(trade_pnl: pd.Series) -> float:
     return float(pnl.mean()) if len(pnl) else math.nan
 
 
-def exposure(positions: pd.Series) -> float:
-    """Share of bars that end with a non-zero position."""
-    return float((positions.to_numpy() != 0).mean()) if len(positions) else math.nan
+def exposure(positions: pd.Series | pd.DataFrame) -> float:
+    """Share of bars that end with a non-zero position (in any symbol, for a panel)."""
+    nz = positions.to_numpy() != 0
+    if nz.ndim == 2:
+        nz = nz.any(axis=1)
+    return float(nz.mean()) if len(positions) else math.nan
 
 
 def turnover(fills: pd.DataFrame, equity: pd.Series, ppy: float) -> float:
@@ -287,7 +290,7 @@ def summary(
     initial: float,
     ppy: float | None = None,
     rf: float = 0.0,
-    positions: pd.Series | None = None,
+    positions: pd.Series | pd.DataFrame | None = None,
     fills: pd.DataFrame | None = None,
 ) -> pd.Series:
     """The headline statistics of a backtest; see :data:`STAT_CONVENTIONS`."""

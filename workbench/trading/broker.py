@@ -23,7 +23,7 @@ Matching rules (one bar at a time; ``bar.ts`` is the bar's label, see
   its first eligible bar did not fill; FOK fills completely on its first eligible bar or
   is cancelled whole; GTC works until filled or cancelled.
 - **Buying power:** a PENDING order is checked when it first becomes eligible (at its
-  expected price) and REJECTED with the reason if the portfolio cannot afford it; a
+  expected fill price, slippage included) and REJECTED with the reason if the portfolio cannot afford it; a
   working order that can no longer be afforded when it would fill is CANCELLED with the
   reason. Orders are never resized.
 """
@@ -180,6 +180,8 @@ class SimulatedBroker:
     # -- internals --------------------------------------------------------------------
     def _accept(self, order: Order, bar: Bar, ref_price: float) -> bool:
         qty = order.quantity
+        # checked at the price it would fill at: slippage applied, clamped into the bar
+        ref_price = min(max(self.slippage.price(order.side, ref_price, qty, bar), bar.low), bar.high)
         fee = self.commission.calculate(qty, ref_price, order.instrument)
         why = self.portfolio.check_fill(order.instrument, order.side.sign * qty, ref_price, fee)
         if why:

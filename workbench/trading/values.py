@@ -99,7 +99,8 @@ class Instrument:
 
     def is_lot_multiple(self, quantity: float) -> bool:
         lots = quantity / self.lot_size
-        return abs(lots - round(lots)) <= 1e-6
+        # float sums of lot multiples drift by ~1e-16 relative: tolerate that, not more
+        return abs(lots - round(lots)) <= max(1e-6, abs(lots) * 1e-12)
 
     def round_price(self, price: float) -> float:
         """Nearest multiple of the tick size."""
