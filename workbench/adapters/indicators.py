@@ -51,7 +51,7 @@ def _arr(x: pd.Series, what: str) -> np.ndarray:
     if bad.any():
         i = int(np.argmax(bad))
         raise ParameterError(
-            f"indicator input {what!r} has a missing or non-finite value {a[i]!r} at "
+            f"indicator input {what!r} has a missing or non-finite value {float(a[i])!r} at "
             f"{x.index[i]}; TA-Lib would restart its window there (align or fill first)"
         )
     return a
