@@ -13,6 +13,12 @@ never rejected for a gap they could not have known about.
 
 from __future__ import annotations
 
+import functools
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
 import numpy as np
 import pandas as pd
 
@@ -24,6 +30,8 @@ from workbench.trading.events import EventBus
 from workbench.trading.portfolio import Portfolio
 from workbench.trading.sizing import AllEquity, Sizer
 from workbench.trading.values import Instrument
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = ["EventRun", "PanelRun", "run_targets", "run_weights", "check_weights"]
 
@@ -40,6 +48,31 @@ class EventRun:
         self.positions = positions
 
 
+def _gc_paused(fn: F) -> F:
+    """Run ``fn`` with the cyclic garbage collector paused (see :func:`gc_paused`)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with gc_paused():
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while the engine allocates many small acyclic
+    objects (orders, fills, events): its generation scans cost ~25% of a run. Reference
+    counting still frees everything; the collector is restored on exit, even on error."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _check_target(target: pd.Series, index: pd.Index) -> np.ndarray:
     if not target.index.equals(index):
         raise ParameterError("target must have exactly the index of the prices")
@@ -53,6 +86,7 @@ def _check_target(target: pd.Series, index: pd.Index) -> np.ndarray:
     return tgt
 
 
+@_gc_paused
 def run_targets(
     prices: pd.DataFrame,
     target: pd.Series,
@@ -88,18 +122,21 @@ def run_targets(
     todo = exec_bars.tolist()
     ptr = 0
     k = todo[0] if todo else n
+    need = np.unique(np.concatenate([exec_bars, signal_bars[signal_bars < n]]))
+    stamps = dict(zip(need.tolist(), list(idx[need]), strict=True))  # box timestamps in bulk
     while k < n:
-        bar = Bar(idx[k], o[k], h[k], lo[k], c[k], v[k])
-        portfolio.mark(sym, o[k])
+        ts = stamps[k] if k in stamps else idx[k]
+        bar = Bar(ts, float(o[k]), float(h[k]), float(lo[k]), float(c[k]), float(v[k]))
+        portfolio.mark(sym, bar.open)
         if broker.open_orders:
             broker.execute(instrument, bar)
         if k in signal_at:
             s = signal_at[k]
-            ref = c[k] if close_mode else o[k]
+            ref = bar.close if close_mode else bar.open
             if close_mode:
                 portfolio.mark(sym, ref)
-            _rebalance(broker, instrument, bar, float(tgt[s]), idx[s], ref, sizer, close_mode)
-        portfolio.mark(sym, c[k])
+            _rebalance(broker, instrument, bar, float(tgt[s]), stamps[s], ref, sizer, close_mode)
+        portfolio.mark(sym, bar.close)
         snap_i.append(k)
         snap_cash.append(portfolio.cash)
         snap_qty.append(portfolio.quantity(instrument))
@@ -202,6 +239,7 @@ class PanelRun:
         self.positions = positions
 
 
+@_gc_paused
 def run_weights(
     panel: pd.DataFrame,
     weights: pd.DataFrame,

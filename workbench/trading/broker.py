@@ -152,11 +152,14 @@ class SimulatedBroker:
                 continue
             if not order.ts < bar.ts:
                 continue  # never on or before the signal bar
-            session = self._session.setdefault(order.order_id, _date(bar.ts))
-            if order.time_in_force is TimeInForce.DAY and _date(bar.ts) != session:
-                self._publish([order.expire(bar.ts, f"DAY order not filled in session {session}")])
-                continue
-            first = _date(bar.ts) == session and order.status is OrderStatus.PENDING
+            first = False
+            if order.time_in_force is not TimeInForce.GTC:  # sessions matter to DAY/IOC/FOK only
+                today = _date(bar.ts)
+                session = self._session.setdefault(order.order_id, today)
+                if order.time_in_force is TimeInForce.DAY and today != session:
+                    self._publish([order.expire(bar.ts, f"DAY order not filled in session {session}")])
+                    continue
+                first = today == session and order.status is OrderStatus.PENDING
             price = self._trigger_price(order, bar)
             if order.status is OrderStatus.PENDING:
                 ref = price if price is not None else _reference_price(order)

@@ -26,6 +26,8 @@ __all__ = [
 class _ParseMixin:
     @classmethod
     def parse(cls, value: object):  # type: ignore[no-untyped-def]
+        if type(value) is cls:  # already a member: the hot path
+            return value
         return parse_enum(cls, value)  # type: ignore[arg-type]
 
 

@@ -84,7 +84,12 @@ class Position:
     # -- queries ----------------------------------------------------------------------
     @property
     def quantity(self) -> float:
-        return float(sum(lot.quantity for lot in self.lots))
+        lots = self.lots
+        if not lots:
+            return 0.0
+        if len(lots) == 1:  # the common case, on the engine's hot path
+            return float(lots[0].quantity)
+        return float(sum(lot.quantity for lot in lots))
 
     @property
     def side(self) -> PositionSide:
@@ -102,6 +107,8 @@ class Position:
     @property
     def avg_price(self) -> float:
         """Volume-weighted entry price of the open lots (NaN when flat)."""
+        if len(self.lots) == 1:
+            return float(self.lots[0].price)
         qty = sum(abs(lot.quantity) for lot in self.lots)
         if qty == 0:
             return float("nan")

@@ -68,6 +68,8 @@ class Instrument:
     lot_size: float = 1.0
     currency: str = "USD"
     multiplier: float = 1.0
+    #: ``TICKER.EXCHANGE``, the instrument's unique key (derived, stored for speed).
+    symbol: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.ticker, str) or not self.ticker.strip():
@@ -81,11 +83,8 @@ class Instrument:
                 raise InvalidValueError(f"{name} must be > 0, got {value!r}")
             object.__setattr__(self, name, value)
         object.__setattr__(self, "currency", _currency(self.currency))
+        object.__setattr__(self, "symbol", f"{self.ticker}.{self.exchange}")
 
-    @property
-    def symbol(self) -> str:
-        """``TICKER.EXCHANGE``, the instrument's unique key."""
-        return f"{self.ticker}.{self.exchange}"
 
     @property
     def fractional(self) -> bool:
