@@ -26,7 +26,7 @@ dashboard: $(STAMP)  ## serve the Voila dashboard on http://127.0.0.1:8866
 	$(BIN)/workbench dashboard
 
 bench: $(STAMP)
-	$(BIN)/python bench/bench_event_engine.py
+	$(BIN)/python bench/bench_engines.py
 	$(BIN)/python bench/bench_data.py
 
 lint: $(STAMP)

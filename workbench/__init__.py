@@ -31,6 +31,7 @@ from workbench.errors import (
     WorkbenchError,
 )
 from workbench.market import OHLCV_COLUMNS, DataRepairWarning, resample_ohlcv, validate_ohlcv
+from workbench.optimize import grid_search
 from workbench.strategies import (
     CrossSectionalMomentum,
     CrossVenueArbitrage,
@@ -41,7 +42,7 @@ from workbench.strategies import (
     SMACrossover,
     TimeSeriesMomentum,
 )
-from workbench.strategy.base import PortfolioStrategy, Strategy, StrategyStatus
+from workbench.strategy.base import BarStrategy, PortfolioStrategy, Strategy, StrategyStatus
 from workbench.strategy.result import BacktestResult
 from workbench.strategy.signals import Action, Signal
 from workbench.trading import (
@@ -72,5 +73,5 @@ __all__ = [
     "ENGINES", "EngineComparison", "check_lookahead", "compare_engines", "CrossSectionalMomentum",
     "CrossVenueArbitrage", "EMACrossover", "MeanReversion", "MLClassifier", "PairsTrading",
     "TimeSeriesMomentum", "PortfolioStrategy", "StrategyStatus", "Action", "Signal", "two_venue_quotes",
-    "LookAheadError", "StrategyStateError",
+    "LookAheadError", "StrategyStateError", "grid_search", "BarStrategy",
 ]  # fmt: skip

@@ -11,6 +11,7 @@ import pandas as pd
 
 from workbench.data import instrument_for, load_prices
 from workbench.engines import vectorized
+from workbench.engines.bars import run_bars
 from workbench.engines.event import run_targets, run_weights
 from workbench.errors import ParameterError, UnknownSymbolError
 from workbench.market import validate_ohlcv
@@ -18,6 +19,7 @@ from workbench.strategies import BUILTINS
 from workbench.strategy.base import Strategy
 from workbench.strategy.metrics import returns_from_equity, summary
 from workbench.strategy.result import BacktestResult, spec_id
+from workbench.trading.broker import PreTradeCheck
 from workbench.trading.costs import CommissionModel, NoSlippage, SlippageModel, commission_from
 from workbench.trading.enums import CostBasisMethod, FillTiming
 from workbench.trading.events import EventBus
@@ -132,6 +134,7 @@ def backtest(
     risk_free_rate: float = 0.0,
     periods_per_year: float | None = None,
     bus: EventBus | None = None,
+    pre_trade_check: PreTradeCheck | None = None,
 ) -> BacktestResult:
     """Run ``strategy`` over OHLCV bars on the event-driven or the vectorized engine.
 
@@ -159,6 +162,10 @@ def backtest(
     engine : {"event", "vectorized"}
         The event-driven engine on the trading domain, or vectorbt
         (:mod:`workbench.engines.vectorized`). :func:`compare_engines` runs both.
+        Per-bar callback strategies (:class:`BarStrategy`) run on the event engine only.
+    pre_trade_check : callable, optional
+        Event engine: ``check(order, portfolio, expected_price) -> reason``; a non-empty
+        reason rejects the order (where risk limits plug in).
 
     Returns
     -------
@@ -185,21 +192,31 @@ def backtest(
     basis = CostBasisMethod.parse(cost_basis)
     costs = {"cash": cash, "commission": comm, "slippage": slip, "fill_timing": timing}
 
+    if engine == "vectorized" and (pre_trade_check is not None or strat.kind == "bar"):
+        what = "a pre-trade check hook" if pre_trade_check is not None else "a per-bar callback strategy"
+        raise ParameterError(f"the vectorized engine cannot run {what}; use engine='event'")
+    hooks = {"bus": bus, "pre_trade_check": pre_trade_check}
     if strat.kind == "weights":
         instruments = [_symbol_instrument(s) for s in symbols]
         weights = strat.weights(prices)
         if engine == "event":
-            run: Any = run_weights(prices, weights, instruments, cost_basis=basis, bus=bus, **costs)
+            run: Any = run_weights(prices, weights, instruments, cost_basis=basis, **hooks, **costs)
         else:
             run = vectorized.run_weights(prices, weights, instruments, cost_basis=basis, **costs)
     else:
         if instrument is None:
             instrument = _symbol_instrument(symbols[0])
         instruments = [instrument]
-        target = strat.target(prices)
-        if engine == "event":
-            run = run_targets(prices, target, instrument, sizer=sizer, cost_basis=basis, bus=bus, **costs)
+        if strat.kind == "bar":
+            if timing is not FillTiming.NEXT_OPEN:
+                raise ParameterError("a per-bar callback strategy fills at the next open; fill_timing must be NEXT_OPEN")
+            run = run_bars(prices, strat, instrument, sizer=sizer, cost_basis=basis, cash=cash,  # type: ignore[arg-type]
+                           commission=comm, slippage=slip, **hooks)  # fmt: skip
+        elif engine == "event":
+            target = strat.target(prices)
+            run = run_targets(prices, target, instrument, sizer=sizer, cost_basis=basis, **hooks, **costs)
         else:
+            target = strat.target(prices)
             run = vectorized.run_signals(prices, target, instrument, sizer=sizer, **costs)
     if engine == "event":
         orders, fills, trades = run.broker.orders_frame(), run.broker.fills_frame(), run.portfolio.trades_frame()

@@ -122,6 +122,8 @@ def compare_engines(
 
 
 def _decisions(strat: Strategy, prices: pd.DataFrame) -> pd.DataFrame:
+    if strat.kind == "bar":  # decided bar by bar: only the backtest shows the decisions
+        return pd.DataFrame(index=prices.index)
     if strat.kind == "weights":
         return strat.weights(prices).ffill().fillna(0.0)
     return strat.target(prices).to_frame()
@@ -152,7 +154,7 @@ def check_lookahead(
     start = min(max(strat.warmup + 2, n // 2), n - 2)
     points = sorted(set(np.linspace(start, n - 2, cuts).astype(int).tolist()))
     full = _decisions(strat, prices)
-    full_equity = backtest(strat, prices, **kwargs).equity if backtests else None
+    full_equity = backtest(strat, prices, **kwargs).equity if backtests or strat.kind == "bar" else None
     for t in points:
         cut = prices.iloc[: t + 1]
         part = _decisions(strat, cut)

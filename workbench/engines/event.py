@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import ParameterError
-from workbench.trading.broker import SimulatedBroker
+from workbench.trading.broker import PreTradeCheck, SimulatedBroker
 from workbench.trading.costs import Bar, CommissionModel, SlippageModel
 from workbench.trading.enums import CostBasisMethod, FillTiming, OrderType, Side
 from workbench.trading.events import EventBus
@@ -100,6 +100,7 @@ def run_targets(
     cost_basis: CostBasisMethod = CostBasisMethod.FIFO,
     initial_margin: float = 1.0,
     bus: EventBus | None = None,
+    pre_trade_check: PreTradeCheck | None = None,
 ) -> EventRun:
     """Trade ``instrument`` so its position follows ``target`` (+1 long, 0 flat, -1 short)."""
     idx = prices.index
@@ -107,7 +108,7 @@ def run_targets(
     tgt = _check_target(target, idx)
     o, h, lo, c, v = (prices[k].to_numpy(dtype="float64") for k in ("Open", "High", "Low", "Close", "Volume"))
     portfolio = Portfolio(cash, instrument.currency, cost_basis, initial_margin)
-    broker = SimulatedBroker(portfolio, commission, slippage, fill_timing, bus)
+    broker = SimulatedBroker(portfolio, commission, slippage, fill_timing, bus, pre_trade_check)
     sym = instrument.symbol
     close_mode = fill_timing is FillTiming.SIGNAL_CLOSE
     prev = np.concatenate(([0.0], tgt[:-1]))
@@ -252,6 +253,7 @@ def run_weights(
     cost_basis: CostBasisMethod = CostBasisMethod.FIFO,
     initial_margin: float = 0.5,
     bus: EventBus | None = None,
+    pre_trade_check: PreTradeCheck | None = None,
 ) -> PanelRun:
     """Rebalance several instruments to target weights of equity, sharing one cash account.
 
@@ -276,7 +278,7 @@ def run_weights(
     fields = {f: np.column_stack([panel[(s, f)].to_numpy(dtype="float64") for s in names]) for f in ("Open", "High", "Low", "Close", "Volume")}
     o, h, lo, c, v = (fields[f] for f in ("Open", "High", "Low", "Close", "Volume"))
     portfolio = Portfolio(cash, instruments[0].currency, cost_basis, initial_margin)
-    broker = SimulatedBroker(portfolio, commission, slippage, fill_timing, bus)
+    broker = SimulatedBroker(portfolio, commission, slippage, fill_timing, bus, pre_trade_check)
     close_mode = fill_timing is FillTiming.SIGNAL_CLOSE
     rows = np.flatnonzero(~np.isnan(W).all(axis=1))
     exec_bars = rows if close_mode else rows + 1

@@ -49,7 +49,7 @@ from workbench.trading.portfolio import TRADE_COLUMNS, Portfolio
 from workbench.trading.sizing import AllEquity, FixedQuantity, PercentOfEquity, Sizer
 from workbench.trading.values import Instrument
 
-__all__ = ["VectorRun", "run_signals", "run_weights", "vbt_engine", "vbt_version"]
+__all__ = ["VectorRun", "run_signals", "run_weights", "run_signal_grid", "lot_trades", "vbt_engine", "vbt_version"]
 
 FILL_COLUMNS = ["fill_id", "order_id", "symbol", "side", "quantity", "price", "fee", "ts"]
 ORDER_COLUMNS = [
@@ -85,6 +85,18 @@ class VectorRun:
     portfolio: Any  # the vectorbt Portfolio, for anything vectorbt offers beyond our result
 
 
+def naive_utc(index: pd.Index) -> pd.Index:
+    """The index as naive UTC stamps for vectorbt.
+
+    vectorbt 1.2 under pandas 3 turns a tz-aware index into an array of Timestamp objects
+    every time it wraps an output (11 s for ``value()`` on 1M bars instead of 0.08 s); the
+    same instants without the zone avoid that. Results get the original index back.
+    """
+    if isinstance(index, pd.DatetimeIndex) and index.tz is not None:
+        return index.tz_convert("UTC").tz_localize(None)
+    return index
+
+
 def _fees(commission: CommissionModel) -> dict[str, float]:
     if isinstance(commission, NoCommission):
         return {"fees": 0.0, "fixed_fees": 0.0}
@@ -114,22 +126,31 @@ def _check_instrument(inst: Instrument) -> None:
         raise ParameterError(f"the vectorized engine needs multiplier 1, {inst.symbol} has {inst.multiplier}")
 
 
-def signal_masks(target: np.ndarray) -> dict[str, np.ndarray]:
-    """Entry/exit masks on the *signal* bars of a +1/0/-1 target (vectorbt's four arrays)."""
-    prev = np.concatenate(([0.0], target[:-1]))
-    chg = target != prev
-    return {
-        "entries": chg & (target == 1),
-        "exits": chg & (target == 0) & (prev == 1),
-        "short_entries": chg & (target == -1),
-        "short_exits": chg & (target == 0) & (prev == -1),
-    }
-
-
-def _shift(mask: np.ndarray) -> np.ndarray:
-    out = np.zeros_like(mask)
-    out[1:] = mask[:-1]
+def signal_masks(target: np.ndarray, shift: int = 0) -> dict[str, np.ndarray]:
+    """vectorbt's four signal arrays for a +1/0/-1 target, on the bar ``shift`` bars after
+    each change (1 = the execution bar of NEXT_OPEN). Built from the change points only,
+    so a long series with few trades costs four empty masks and a few writes."""
+    n = len(target)
+    at = np.flatnonzero(target[1:] != target[:-1]) + 1
+    if n and target[0] != 0:
+        at = np.concatenate(([0], at))
+    new, old = target[at], np.where(at > 0, target[at - 1], 0.0)
+    rows = {
+        "entries": at[new == 1], "exits": at[(new == 0) & (old == 1)],
+        "short_entries": at[new == -1], "short_exits": at[(new == 0) & (old == -1)],
+    }  # fmt: skip
+    out = {}
+    for k, r in rows.items():
+        m = np.zeros(n, dtype=bool)
+        r = r + shift
+        m[r[r < n]] = True
+        out[k] = m
     return out
+
+
+def _short_kwargs(masks: dict[str, np.ndarray], shorts: bool) -> dict[str, np.ndarray]:
+    # passing short_entries=None is not free in vectorbt 1.2 (3x slower): omit them
+    return {"short_entries": masks["short_entries"], "short_exits": masks["short_exits"]} if shorts else {}
 
 
 def run_signals(
@@ -148,15 +169,16 @@ def run_signals(
     fees = _fees(commission)
     slip = _slip(slippage)
     tgt = target.to_numpy(dtype="float64")
-    masks = signal_masks(tgt)
     close_mode = fill_timing is FillTiming.SIGNAL_CLOSE
-    if not close_mode:
-        masks = {k: _shift(v) for k, v in masks.items()}
+    masks = signal_masks(tgt, 0 if close_mode else 1)
     shorts = bool((tgt < 0).any())
     o, h, lo, c = (prices[k].to_numpy(dtype="float64") for k in ("Open", "High", "Low", "Close"))
     base = c if close_mode else o
-    buy = masks["entries"] | masks["short_exits"]
-    price = np.where(buy, np.minimum(base * (1 + slip), h), np.maximum(base * (1 - slip), lo))
+    if slip:
+        buy = masks["entries"] | masks["short_exits"]
+        price = np.where(buy, np.minimum(base * (1 + slip), h), np.maximum(base * (1 - slip), lo))
+    else:
+        price = base
     kw: dict[str, Any] = {"size_granularity": instrument.lot_size if instrument.lot_size > 0 else np.nan}
     if isinstance(sizer, AllEquity):
         kw["size"] = np.inf
@@ -171,19 +193,17 @@ def run_signals(
     vbt = _vbt()
     idx = prices.index
     pf = vbt.Portfolio.from_signals(
-        pd.Series(c, index=idx, name=instrument.symbol),
-        entries=masks["entries"], exits=masks["exits"],
-        short_entries=masks["short_entries"] if shorts else None,
-        short_exits=masks["short_exits"] if shorts else None,
-        price=price, init_cash=float(cash), engine=vbt_engine(), **fees, **kw,
+        c,  # plain arrays: vectorbt's index wrapping costs more than the simulation (see naive_utc)
+        entries=masks["entries"], exits=masks["exits"], price=price, init_cash=float(cash),
+        engine=vbt_engine(), **_short_kwargs(masks, shorts), **fees, **kw,
     )  # fmt: skip
     symbols = [instrument.symbol]
-    placed_shift = 0 if close_mode else 1
+    fills = _fills(pf, idx, symbols)
     return VectorRun(
-        equity=pd.Series(pf.value().to_numpy(), index=idx, name="equity"),
-        positions=pd.Series(pf.assets().to_numpy(), index=idx, name=instrument.symbol),
-        orders=_orders(pf, idx, symbols, placed_shift),
-        fills=_fills(pf, idx, symbols),
+        equity=pd.Series(np.asarray(pf.value()), index=idx, name="equity", copy=False),
+        positions=pd.Series(np.asarray(pf.assets()), index=idx, name=instrument.symbol, copy=False),
+        orders=_orders(fills, pf, idx, 0 if close_mode else 1),
+        fills=fills,
         trades=_trades(pf, idx, symbols),
         portfolio=pf,
     )
@@ -211,8 +231,9 @@ def run_weights(
     if not close_mode:
         W = np.vstack([np.full((1, W.shape[1]), np.nan), W[:-1]])
     idx = panel.index
-    close = pd.DataFrame({s: panel[(s, "Close")].to_numpy(dtype="float64") for s in names}, index=idx)
-    price = close if close_mode else pd.DataFrame({s: panel[(s, "Open")].to_numpy(dtype="float64") for s in names}, index=idx)
+    vidx = naive_utc(idx)
+    close = pd.DataFrame({s: panel[(s, "Close")].to_numpy(dtype="float64") for s in names}, index=vidx)
+    price = close if close_mode else pd.DataFrame({s: panel[(s, "Open")].to_numpy(dtype="float64") for s in names}, index=vidx)
     gran = np.array([[i.lot_size if i.lot_size > 0 else np.nan for i in instruments]])
     vbt = _vbt()
     pf = vbt.Portfolio.from_orders(
@@ -226,7 +247,7 @@ def run_weights(
     return VectorRun(
         equity=pd.Series(pf.value().to_numpy(), index=idx, name="equity"),
         positions=pd.DataFrame(pf.assets().to_numpy(), index=idx, columns=symbols),
-        orders=_orders(pf, idx, symbols, 0 if close_mode else 1),
+        orders=_orders(fills, pf, idx, 0 if close_mode else 1),
         fills=fills,
         trades=lot_trades(fills, instruments, float(cash), cost_basis),
         portfolio=pf,
@@ -275,8 +296,7 @@ def _fills(pf: Any, idx: pd.Index, symbols: list[str]) -> pd.DataFrame:
     )
 
 
-def _orders(pf: Any, idx: pd.Index, symbols: list[str], placed_shift: int) -> pd.DataFrame:
-    f = _fills(pf, idx, symbols)
+def _orders(f: pd.DataFrame, pf: Any, idx: pd.Index, placed_shift: int) -> pd.DataFrame:
     rec = _records(pf)
     return pd.DataFrame(
         {
@@ -316,3 +336,53 @@ def _trades(pf: Any, idx: pd.Index, symbols: list[str]) -> pd.DataFrame:
         },
         columns=TRADE_COLUMNS,
     )
+
+
+def run_signal_grid(
+    prices: pd.DataFrame,
+    targets: np.ndarray,
+    instrument: Instrument,
+    *,
+    cash: float,
+    commission: CommissionModel,
+    slippage: SlippageModel,
+    sizer: Sizer,
+    fill_timing: FillTiming = FillTiming.NEXT_OPEN,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Many +1/0/-1 targets (one column each) in one vectorbt call.
+
+    Returns (equity, closed-trade count per column). Same conventions as
+    :func:`run_signals`, column by column.
+    """
+    _check_instrument(instrument)
+    fees, slip = _fees(commission), _slip(slippage)
+    tgt = np.asarray(targets, dtype="float64")
+    prev = np.vstack([np.zeros((1, tgt.shape[1])), tgt[:-1]])
+    chg = tgt != prev
+    masks = {
+        "entries": chg & (tgt == 1), "exits": chg & (tgt == 0) & (prev == 1),
+        "short_entries": chg & (tgt == -1), "short_exits": chg & (tgt == 0) & (prev == -1),
+    }  # fmt: skip
+    close_mode = fill_timing is FillTiming.SIGNAL_CLOSE
+    if not close_mode:
+        masks = {k: np.vstack([np.zeros((1, v.shape[1]), bool), v[:-1]]) for k, v in masks.items()}
+    shorts = bool((tgt < 0).any())
+    o, h, lo, c = (prices[k].to_numpy(dtype="float64")[:, None] for k in ("Open", "High", "Low", "Close"))
+    base = c if close_mode else o
+    if slip:
+        buy = masks["entries"] | masks["short_exits"]
+        price = np.where(buy, np.minimum(base * (1 + slip), h), np.maximum(base * (1 - slip), lo))
+    else:
+        price = np.broadcast_to(base, tgt.shape)
+    if not isinstance(sizer, AllEquity | FixedQuantity):
+        raise ParameterError(f"a grid runs with size='all' or a fixed quantity, got {sizer!r}")
+    kw: dict[str, Any] = {"size": np.inf} if isinstance(sizer, AllEquity) else {"size": sizer.quantity, "allow_partial": False}
+    vbt = _vbt()
+    pf = vbt.Portfolio.from_signals(
+        np.broadcast_to(c, tgt.shape), entries=masks["entries"], exits=masks["exits"],
+        price=price, init_cash=float(cash), size_granularity=instrument.lot_size,
+        engine=vbt_engine(), **_short_kwargs(masks, shorts), **fees, **kw,
+    )  # fmt: skip
+    rec = pf.exit_trades.values
+    n_trades = np.bincount(rec["col"][rec["status"] == 1], minlength=tgt.shape[1])
+    return np.asarray(pf.value()), n_trades

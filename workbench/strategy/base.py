@@ -52,7 +52,7 @@ from workbench.strategy.signals import signals_from_targets, signals_from_weight
 from workbench.trading.events import Event
 
 __all__ = [
-    "Strategy", "PortfolioStrategy", "StrategyStatus", "StrategyStatusChanged",
+    "Strategy", "PortfolioStrategy", "BarStrategy", "StrategyStatus", "StrategyStatusChanged",
     "LEGAL_TRANSITIONS", "check_int", "check_float", "check_bool", "panel_field",
 ]  # fmt: skip
 
@@ -215,3 +215,28 @@ class PortfolioStrategy(Strategy):
 
     def signals(self, prices: pd.DataFrame, symbol: str | None = None) -> pd.DataFrame:
         return signals_from_weights(self.weights(prices))
+
+
+@dataclass(frozen=True, kw_only=True)
+class BarStrategy(Strategy):
+    """A per-bar callback strategy for the event-driven engine (backtesting.py style).
+
+    ``init(prices)`` runs once and returns anything (typically indicator arrays); it is
+    available as ``ctx.data``. ``on_bar(ctx)`` then runs at every bar's close with a
+    :class:`~workbench.engines.bars.BarContext`: read ``ctx.close`` (a view up to the
+    current bar), ``ctx.position``, ``ctx.equity``; act with ``ctx.target(+1/0/-1,
+    stop_loss=, take_profit=, trailing_stop=)`` or explicit ``ctx.buy`` / ``ctx.sell``
+    orders of any type and time in force. Orders placed at bar t's close work from bar
+    t+1. Only the event engine runs these.
+    """
+
+    kind: ClassVar[str] = "bar"
+
+    def init(self, prices: pd.DataFrame) -> Any:
+        return None
+
+    def on_bar(self, ctx: Any) -> None:
+        raise NotImplementedError(f"{self.name} must implement on_bar(ctx)")
+
+    def target(self, prices: pd.DataFrame) -> pd.Series:
+        raise ParameterError(f"{self.name} decides bar by bar: run it with wb.backtest(..., engine='event')")

@@ -31,7 +31,7 @@ Matching rules (one bar at a time; ``bar.ts`` is the bar's label, see
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import pandas as pd
 
@@ -43,7 +43,9 @@ from workbench.trading.orders import Fill, Order
 from workbench.trading.portfolio import Portfolio
 from workbench.trading.values import Instrument
 
-__all__ = ["SimulatedBroker"]
+__all__ = ["SimulatedBroker", "PreTradeCheck"]
+
+PreTradeCheck = Callable[[Order, Portfolio, float], str]
 
 
 class SimulatedBroker:
@@ -58,6 +60,10 @@ class SimulatedBroker:
         NEXT_OPEN (default) or SIGNAL_CLOSE for market orders.
     bus : EventBus, optional
         Receives every order, position and trade event as it happens.
+    pre_trade_check : callable, optional
+        ``check(order, portfolio, expected_price) -> reason`` runs before the buying-power
+        check when an order first becomes eligible; a non-empty reason REJECTS the order
+        with "pre-trade check: <reason>". Risk limits plug in here.
     """
 
     def __init__(
@@ -67,8 +73,10 @@ class SimulatedBroker:
         slippage: SlippageModel | None = None,
         fill_timing: FillTiming | str = FillTiming.NEXT_OPEN,
         bus: EventBus | None = None,
+        pre_trade_check: PreTradeCheck | None = None,
     ) -> None:
         self.portfolio = portfolio
+        self.pre_trade_check = pre_trade_check
         self.commission = commission or NoCommission()
         self.slippage = slippage or NoSlippage()
         self.fill_timing = FillTiming.parse(fill_timing)
@@ -186,6 +194,11 @@ class SimulatedBroker:
         # checked at the price it would fill at: slippage applied, clamped into the bar
         ref_price = min(max(self.slippage.price(order.side, ref_price, qty, bar), bar.low), bar.high)
         fee = self.commission.calculate(qty, ref_price, order.instrument)
+        if self.pre_trade_check is not None:
+            veto = self.pre_trade_check(order, self.portfolio, ref_price)
+            if veto:
+                self._publish([order.reject(bar.ts, f"pre-trade check: {veto}")])
+                return False
         why = self.portfolio.check_fill(order.instrument, order.side.sign * qty, ref_price, fee)
         if why:
             self._publish([order.reject(bar.ts, why)])

@@ -1,0 +1,275 @@
+"""The event-driven engine with a per-bar callback: ``strategy.on_bar(ctx)`` at every close.
+
+Each bar t, in this order:
+
+1. at t's open: working orders are matched (stops, limits, brackets, the rest of a
+   volume-capped order), then a target set at t-1's close is executed exactly as the
+   signal engine does (:func:`workbench.engines.event._rebalance`: one market order,
+   sized at this open, reversals in one order);
+2. protective orders are kept in line with the position: when a position opens, its
+   stop-loss (STOP), take-profit (LIMIT) and trailing stop (STOP, raised as the best
+   price since entry improves, never lowered) are placed GTC, working from the next bar;
+   when the position closes, the survivors are cancelled (one-cancels-other);
+3. at t's close: ``on_bar(ctx)`` decides. Nothing it does can fill before t+1.
+
+Bars where no order is working and no target is pending cost one Python call: that is
+what keeps a callback strategy fast.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.engines.event import EventRun, _gc_paused, _rebalance
+from workbench.errors import ParameterError
+from workbench.strategy.base import BarStrategy
+from workbench.trading.broker import PreTradeCheck, SimulatedBroker
+from workbench.trading.costs import Bar, CommissionModel, SlippageModel
+from workbench.trading.enums import CostBasisMethod, OrderType, Side, TimeInForce
+from workbench.trading.events import EventBus
+from workbench.trading.orders import Order
+from workbench.trading.portfolio import Portfolio
+from workbench.trading.sizing import Sizer
+from workbench.trading.values import Instrument
+
+__all__ = ["BarContext", "run_bars"]
+
+
+def _fraction(name: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    if not (isinstance(value, int | float) and math.isfinite(value) and 0 < value < 1):
+        raise ParameterError(f"{name} must be a fraction in (0, 1), got {name}={value!r}")
+    return float(value)
+
+
+class BarContext:
+    """What ``on_bar`` sees and can do at bar ``i``'s close."""
+
+    __slots__ = ("i", "data", "state", "_o", "_h", "_l", "_c", "_v", "_idx", "_broker",
+                 "_inst", "_pending", "_protect")  # fmt: skip
+
+    def __init__(self, prices: pd.DataFrame, broker: SimulatedBroker, inst: Instrument, data: Any) -> None:
+        self.i = 0
+        self.data = data
+        self.state: dict[str, Any] = {}
+        self._o, self._h, self._l, self._c, self._v = (
+            prices[k].to_numpy(dtype="float64") for k in ("Open", "High", "Low", "Close", "Volume")
+        )
+        self._idx = prices.index
+        self._broker = broker
+        self._inst = inst
+        self._pending: tuple[float, pd.Timestamp] | None = None
+        self._protect: tuple[float | None, float | None, float | None] = (None, None, None)
+
+    # -- market data up to the current bar (views: nothing after bar i) ---------------
+    @property
+    def ts(self) -> pd.Timestamp:
+        return self._idx[self.i]  # type: ignore[no-any-return]
+
+    @property
+    def open(self) -> np.ndarray:
+        return self._o[: self.i + 1]
+
+    @property
+    def high(self) -> np.ndarray:
+        return self._h[: self.i + 1]
+
+    @property
+    def low(self) -> np.ndarray:
+        return self._l[: self.i + 1]
+
+    @property
+    def close(self) -> np.ndarray:
+        return self._c[: self.i + 1]
+
+    @property
+    def volume(self) -> np.ndarray:
+        return self._v[: self.i + 1]
+
+    @property
+    def price(self) -> float:
+        """The current bar's close."""
+        return float(self._c[self.i])
+
+    # -- account ----------------------------------------------------------------------
+    @property
+    def position(self) -> float:
+        return self._broker.portfolio.quantity(self._inst)
+
+    @property
+    def cash(self) -> float:
+        return self._broker.portfolio.cash
+
+    @property
+    def equity(self) -> float:
+        return self._broker.portfolio.cash + self.position * self.price * self._inst.multiplier
+
+    @property
+    def open_orders(self) -> list[Order]:
+        return self._broker.open_orders
+
+    # -- decisions --------------------------------------------------------------------
+    def target(
+        self,
+        exposure: float,
+        *,
+        stop_loss: float | None = None,
+        take_profit: float | None = None,
+        trailing_stop: float | None = None,
+    ) -> None:
+        """Hold +1 (long), 0 (flat) or -1 (short) from the next open, sized by the run's
+        sizing policy; optional protective exits as fractions of the entry price."""
+        if exposure not in (-1, 0, 1):
+            raise ParameterError(f"target exposure must be -1, 0 or 1, got {exposure!r} at {self.ts}")
+        self._protect = (
+            _fraction("stop_loss", stop_loss),
+            _fraction("take_profit", take_profit),
+            _fraction("trailing_stop", trailing_stop),
+        )
+        self._pending = (float(exposure), self._idx[self.i])
+
+    def order(
+        self,
+        side: Side | str,
+        quantity: float,
+        order_type: OrderType | str = OrderType.MARKET,
+        time_in_force: TimeInForce | str = TimeInForce.GTC,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        tag: str = "",
+    ) -> Order:
+        """Place any order type and time in force; it works from the next bar."""
+        return self._broker.place(self._inst, side, quantity, self._idx[self.i], order_type,
+                                  time_in_force, limit_price, stop_price, tag)  # fmt: skip
+
+    def buy(self, quantity: float, **kwargs: Any) -> Order:
+        return self.order(Side.BUY, quantity, **kwargs)
+
+    def sell(self, quantity: float, **kwargs: Any) -> Order:
+        return self.order(Side.SELL, quantity, **kwargs)
+
+    def cancel_all(self, reason: str = "cancelled by the strategy") -> None:
+        for o in self._broker.open_orders:
+            self._broker.cancel(o, self._idx[self.i], reason)
+
+
+class _Protection:
+    """The protective orders of the current position (stop, take-profit, trailing)."""
+
+    def __init__(self) -> None:
+        self.orders: list[Order] = []
+        self.trail: Order | None = None
+        self.trail_frac = 0.0
+        self.best = 0.0
+
+    def open(self, broker: SimulatedBroker, inst: Instrument, qty: float, entry: float,
+             spec: tuple[float | None, float | None, float | None], ts: pd.Timestamp) -> None:  # fmt: skip
+        sl, tp, tr = spec
+        long = qty > 0
+        side = Side.SELL if long else Side.BUY
+        size = abs(qty)
+        sign = 1.0 if long else -1.0
+        if sl is not None:
+            px = entry * (1 - sign * sl)
+            self.orders.append(broker.place(inst, side, size, ts, OrderType.STOP, stop_price=px, tag="stop-loss"))
+        if tp is not None:
+            px = entry * (1 + sign * tp)
+            self.orders.append(broker.place(inst, side, size, ts, OrderType.LIMIT, limit_price=px, tag="take-profit"))
+        if tr is not None:
+            self.trail_frac, self.best = tr, entry
+            self.trail = broker.place(inst, side, size, ts, OrderType.STOP,
+                                      stop_price=entry * (1 - sign * tr), tag="trailing-stop")  # fmt: skip
+            self.orders.append(self.trail)
+
+    def update_trail(self, broker: SimulatedBroker, inst: Instrument, qty: float, high: float,
+                     low: float, ts: pd.Timestamp) -> None:  # fmt: skip
+        t = self.trail
+        if t is None or t.is_terminal:
+            return
+        long = qty > 0
+        best = max(self.best, high) if long else min(self.best, low)
+        if best == self.best:
+            return
+        self.best = best
+        broker.cancel(t, ts, "trailing stop raised")
+        px = best * (1 - self.trail_frac) if long else best * (1 + self.trail_frac)
+        self.trail = broker.place(inst, t.side, abs(qty), ts, OrderType.STOP, stop_price=px, tag="trailing-stop")
+        self.orders = [o for o in self.orders if o is not t] + [self.trail]
+
+    def close(self, broker: SimulatedBroker, ts: pd.Timestamp) -> None:
+        for o in self.orders:
+            if not o.is_terminal:
+                broker.cancel(o, ts, "position closed (one-cancels-other)")
+        self.orders, self.trail = [], None
+
+
+@_gc_paused
+def run_bars(
+    prices: pd.DataFrame,
+    strategy: BarStrategy,
+    instrument: Instrument,
+    *,
+    cash: float,
+    commission: CommissionModel,
+    slippage: SlippageModel,
+    sizer: Sizer,
+    cost_basis: CostBasisMethod = CostBasisMethod.FIFO,
+    initial_margin: float = 1.0,
+    bus: EventBus | None = None,
+    pre_trade_check: PreTradeCheck | None = None,
+) -> EventRun:
+    """Run a :class:`BarStrategy` bar by bar (see the module notes)."""
+    idx = prices.index
+    n = len(idx)
+    portfolio = Portfolio(cash, instrument.currency, cost_basis, initial_margin)
+    broker = SimulatedBroker(portfolio, commission, slippage, bus=bus, pre_trade_check=pre_trade_check)
+    ctx = BarContext(prices, broker, instrument, strategy.init(prices))
+    o, h, lo, c, v = ctx._o, ctx._h, ctx._l, ctx._c, ctx._v
+    sym = instrument.symbol
+    protection = _Protection()
+    snap_i: list[int] = []
+    snap_cash: list[float] = []
+    snap_qty: list[float] = []
+    on_bar = strategy.on_bar
+    for i in range(n):
+        if ctx._pending is not None or broker._open:
+            ts = idx[i]
+            bar = Bar(ts, float(o[i]), float(h[i]), float(lo[i]), float(c[i]), float(v[i]))
+            q0 = portfolio.quantity(instrument)
+            portfolio.mark(sym, bar.open)
+            if broker._open:
+                broker.execute(instrument, bar)
+            if ctx._pending is not None:
+                want, signal_ts = ctx._pending
+                ctx._pending = None
+                _rebalance(broker, instrument, bar, want, signal_ts, bar.open, sizer, False)
+            q1 = portfolio.quantity(instrument)
+            if q1 != q0:
+                protection.close(broker, ts)
+                if q1 != 0 and any(x is not None for x in ctx._protect):
+                    entry = broker.fills[-1].price
+                    protection.open(broker, instrument, q1, entry, ctx._protect, ts)
+            elif q1 != 0 and protection.trail is not None:
+                protection.update_trail(broker, instrument, q1, bar.high, bar.low, ts)
+            portfolio.mark(sym, bar.close)
+            snap_i.append(i)
+            snap_cash.append(portfolio.cash)
+            snap_qty.append(q1)
+        ctx.i = i
+        on_bar(ctx)
+    broker.expire_all(idx[-1])
+    portfolio.mark(sym, float(c[-1]))
+    qty = np.zeros(n)
+    cash_arr = np.full(n, float(cash))
+    if snap_i:
+        pos = np.searchsorted(np.asarray(snap_i), np.arange(n), side="right") - 1
+        seen = pos >= 0
+        qty[seen] = np.asarray(snap_qty)[pos[seen]]
+        cash_arr[seen] = np.asarray(snap_cash)[pos[seen]]
+    equity = pd.Series(cash_arr + qty * c * instrument.multiplier, index=idx, name="equity")
+    return EventRun(broker, equity, pd.Series(qty, index=idx, name=sym))
