@@ -113,6 +113,6 @@ def test_report_html_renders_plotly_with_the_network_blocked(browser, tmp_path):
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(html.as_uri())
     page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
-    assert page.locator(".js-plotly-plot").count() == 3  # candlesticks, equity, trades
+    assert page.locator(".js-plotly-plot").count() == 4  # candlesticks, equity, trades, monthly heatmap
     assert external == [] and errors == []
     page.close()

@@ -24,13 +24,20 @@ def test_notebook_is_committed_without_outputs(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_executes_with_small_parameters(path, tmp_path):
+def test_notebook_executes_with_small_parameters(path, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_REPORTS_DIR", str(tmp_path / "reports"))  # the kernel inherits it
     out = tmp_path / path.name
     pm.execute_notebook(str(path), str(out), parameters=SMALL.get(path.name, {}), progress_bar=False,
                         cwd=str(path.parent), kernel_name="python3")
     nb = nbformat.read(out, as_version=4)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+    if path.name == "backtest.ipynb":
+        text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.output_type == "stream")
+        assert "AGREE" in text  # the engine cross-check ran and passed
+        tearsheet = tmp_path / "reports" / "tearsheet_SPX.html"
+        assert tearsheet.stat().st_size > 100_000 and "SPX buy &amp; hold" in tearsheet.read_text()
+        assert "https://" not in tearsheet.read_text().split("<body")[0]  # nothing fetched on open
 
 
 def test_runbook_parameters_cell_is_tagged_and_typed():
@@ -38,7 +45,8 @@ def test_runbook_parameters_cell_is_tagged_and_typed():
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
     params = pm.inspect_notebook(str(NOTEBOOKS[[p.name for p in NOTEBOOKS].index("backtest.ipynb")]))
-    assert set(params) == {"symbol", "fast", "slow", "cash", "commission", "start", "end", "allow_short"}
+    assert set(params) == {"symbol", "fast", "slow", "cash", "commission", "start", "end", "allow_short",
+                           "check_engines", "tearsheet"}
     assert params["fast"]["inferred_type_name"] == "int"
 
 
@@ -59,8 +67,10 @@ def test_runbook_fails_at_once_on_a_bad_parameter(tmp_path, params, message):
     assert exc.value.exec_count == 3  # the validation cell right after the parameters
 
 
-def test_cli_run_writes_notebook_and_offline_html(tmp_path):
+def test_cli_run_writes_notebook_and_offline_html(tmp_path, monkeypatch):
     from workbench.cli import main
+
+    monkeypatch.setenv("WORKBENCH_REPORTS_DIR", str(tmp_path))
 
     out = tmp_path / "r.ipynb"
     path = NOTEBOOKS[[p.name for p in NOTEBOOKS].index("backtest.ipynb")]

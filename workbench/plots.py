@@ -10,7 +10,7 @@ from workbench.market import resample_ohlcv
 from workbench.strategy.metrics import drawdown
 from workbench.strategy.result import BacktestResult
 
-__all__ = ["equity_figure", "trades_figure", "candlestick_figure"]
+__all__ = ["equity_figure", "trades_figure", "candlestick_figure", "monthly_returns", "monthly_heatmap_figure"]
 
 
 def equity_figure(result: BacktestResult, title: str | None = None) -> go.Figure:
@@ -36,21 +36,66 @@ def equity_figure(result: BacktestResult, title: str | None = None) -> go.Figure
     return fig
 
 
-def trades_figure(prices: pd.DataFrame, result: BacktestResult) -> go.Figure:
-    """Close price with fills marked: ▲ buys, ▼ sells."""
-    fig = go.Figure(go.Scatter(x=prices.index, y=prices["Close"].to_numpy(), name="close", line={"width": 1}))
+def trades_figure(prices: pd.DataFrame, result: BacktestResult, symbol: str | None = None) -> go.Figure:
+    """Close price with fills marked: ▲ buys, ▼ sells. For a panel, pick ``symbol``
+    (default: the first)."""
     fills = result.fills
-    for side, symbol, color in (("BUY", "triangle-up", "#2ca02c"), ("SELL", "triangle-down", "#d62728")):
+    if isinstance(prices.columns, pd.MultiIndex):
+        symbol = symbol or str(prices.columns.get_level_values(0)[0])
+        prices = prices[symbol]
+        fills = fills[fills["symbol"].astype(str).str.split(".").str[0] == symbol.replace("@", "-")]
+    fig = go.Figure(go.Scatter(x=prices.index, y=prices["Close"].to_numpy(), name="close", line={"width": 1}))
+    for side, marker, color in (("BUY", "triangle-up", "#2ca02c"), ("SELL", "triangle-down", "#d62728")):
         f = fills[fills["side"] == side]
         fig.add_trace(
             go.Scatter(
                 x=f["ts"], y=f["price"], mode="markers", name=side.lower(),
-                marker={"symbol": symbol, "size": 9, "color": color},
+                marker={"symbol": marker, "size": 9, "color": color},
                 hovertemplate="%{x}<br>" + side + " %{customdata:g} @ %{y:.2f}<extra></extra>",
                 customdata=f["quantity"],
             )
         )  # fmt: skip
-    fig.update_layout(title="fills on price", height=380, margin={"l": 60, "r": 20, "t": 50, "b": 40})
+    fig.update_layout(title=f"fills on price{' (' + symbol + ')' if symbol else ''}", height=380,
+                      margin={"l": 60, "r": 20, "t": 50, "b": 40})  # fmt: skip
+    return fig
+
+
+def monthly_returns(result: BacktestResult) -> pd.DataFrame:
+    """Compounded return of each calendar month (UTC): rows are years, columns Jan..Dec,
+    plus the year's compounded total."""
+    eq = result.equity
+    month_end = eq.groupby([eq.index.year, eq.index.month]).last()
+    start = float(eq.iloc[0])
+    prev = month_end.shift(1)
+    prev.iloc[0] = start
+    rets = (month_end / prev - 1.0).rename("return")
+    table = rets.unstack(level=1).reindex(columns=range(1, 13))
+    table.index.name, table.columns.name = "year", "month"
+    year_end = eq.groupby(eq.index.year).last()
+    year_start = year_end.shift(1).fillna(start)
+    table["year"] = year_end / year_start - 1.0
+    return table
+
+
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+def monthly_heatmap_figure(result: BacktestResult) -> go.Figure:
+    """Monthly returns heatmap (red losses, green gains, 0 white), the year's total at right."""
+    table = monthly_returns(result)
+    z = table.to_numpy() * 100
+    text = [[("" if pd.isna(v) else f"{v:.1f}%") for v in row] for row in z]
+    lim = float(pd.Series(z[:, :12].ravel()).abs().quantile(0.98)) if z.size else 1.0
+    fig = go.Figure(
+        go.Heatmap(
+            z=z, x=[*_MONTHS, "Year"], y=[str(y) for y in table.index], text=text,
+            texttemplate="%{text}", colorscale="RdYlGn", zmid=0, zmin=-lim, zmax=lim,
+            hovertemplate="%{y} %{x}: %{text}<extra></extra>", colorbar={"title": "%"},
+        )
+    )  # fmt: skip
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_layout(title=f"monthly returns: {result.spec['strategy']} on {result.spec['symbol']}",
+                      height=max(260, 26 * len(table) + 120), margin={"l": 60, "r": 20, "t": 50, "b": 40})  # fmt: skip
     return fig
 
 

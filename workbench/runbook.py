@@ -41,8 +41,13 @@ class BacktestParams:
     start: Any = None
     end: Any = None
     allow_short: bool = False
+    check_engines: bool = True
+    tearsheet: bool = True
 
     def __post_init__(self) -> None:
+        for name in ("allow_short", "check_engines", "tearsheet"):
+            if not isinstance(getattr(self, name), bool):
+                raise ParameterError(f"{name} must be True or False, got {name}={getattr(self, name)!r}")
         if not isinstance(self.symbol, str) or self.symbol.upper() not in sample_symbols():
             raise ParameterError(
                 f"symbol must be one of {', '.join(sample_symbols())}; got symbol={self.symbol!r}"
