@@ -3,7 +3,7 @@
 Workload: SMA 20/50 crossover over N synthetic 1-minute GBM bars (seeded), fixed 10
 units, 0.2 % commission. The reference computes the same equity curve with numpy only
 (no order model), so the ratio shows what the full order/fill/portfolio model costs.
-The issue targets for this engine come with the strategies issue; this prints figures.
+Kept for its synthetic workload and numpy reference; bench_engines.py is the full comparison.
 
     .venv/bin/python bench/bench_event_engine.py [N]
 """
