@@ -26,8 +26,9 @@ How the shared conventions map onto vectorbt (so that both engines fill identica
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -75,14 +76,44 @@ def vbt_version() -> str:
     return str(_vbt().__version__)
 
 
-@dataclass
 class VectorRun:
-    equity: pd.Series
-    positions: pd.Series | pd.DataFrame
-    orders: pd.DataFrame
-    fills: pd.DataFrame
-    trades: pd.DataFrame
-    portfolio: Any  # the vectorbt Portfolio, for anything vectorbt offers beyond our result
+    """Raw output of the vectorized engine: equity and positions at once; the order, fill
+    and trade tables are built from vectorbt's records on first access (as vectorbt's own
+    ``records_readable`` is), so a caller that only needs the curve does not pay for them.
+    ``portfolio`` is the vectorbt Portfolio, for anything vectorbt offers beyond our result.
+    """
+
+    def __init__(
+        self,
+        equity: pd.Series,
+        positions: pd.Series | pd.DataFrame,
+        portfolio: Any,
+        symbols: list[str],
+        placed_shift: int,
+        trades: Callable[[pd.DataFrame], pd.DataFrame],
+    ) -> None:
+        self.equity = equity
+        self.positions = positions
+        self.portfolio = portfolio
+        self._symbols = symbols
+        self._shift = placed_shift
+        self._trades = trades
+
+    @functools.cached_property
+    def _rec(self) -> np.ndarray:
+        return _records(self.portfolio)
+
+    @functools.cached_property
+    def fills(self) -> pd.DataFrame:
+        return _fills(self._rec, self.equity.index, self._symbols)
+
+    @functools.cached_property
+    def orders(self) -> pd.DataFrame:
+        return _orders(self.fills, self._rec, self.equity.index, self._shift)
+
+    @functools.cached_property
+    def trades(self) -> pd.DataFrame:
+        return self._trades(self.fills)
 
 
 def naive_utc(index: pd.Index) -> pd.Index:
@@ -198,15 +229,13 @@ def run_signals(
         engine=vbt_engine(), **_short_kwargs(masks, shorts), **fees, **kw,
     )  # fmt: skip
     symbols = [instrument.symbol]
-    rec = _records(pf)
-    fills = _fills(rec, idx, symbols)
     return VectorRun(
         equity=pd.Series(np.asarray(pf.value()), index=idx, name="equity", copy=False),
         positions=pd.Series(np.asarray(pf.assets()), index=idx, name=instrument.symbol, copy=False),
-        orders=_orders(fills, rec, idx, 0 if close_mode else 1),
-        fills=fills,
-        trades=_trades(pf, idx, symbols),
         portfolio=pf,
+        symbols=symbols,
+        placed_shift=0 if close_mode else 1,
+        trades=lambda fills: _trades(pf, idx, symbols),
     )
 
 
@@ -244,15 +273,13 @@ def run_weights(
         engine=vbt_engine(), **_fees(commission),
     )  # fmt: skip
     symbols = [i.symbol for i in instruments]
-    rec = _records(pf)
-    fills = _fills(rec, idx, symbols)
     return VectorRun(
-        equity=pd.Series(pf.value().to_numpy(), index=idx, name="equity"),
-        positions=pd.DataFrame(pf.assets().to_numpy(), index=idx, columns=symbols),
-        orders=_orders(fills, rec, idx, 0 if close_mode else 1),
-        fills=fills,
-        trades=lot_trades(fills, instruments, float(cash), cost_basis),
+        equity=pd.Series(np.asarray(pf.value()), index=idx, name="equity", copy=False),
+        positions=pd.DataFrame(np.asarray(pf.assets()), index=idx, columns=symbols),
         portfolio=pf,
+        symbols=symbols,
+        placed_shift=0 if close_mode else 1,
+        trades=lambda fills: lot_trades(fills, instruments, float(cash), cost_basis),
     )
 
 
