@@ -103,6 +103,10 @@ def compare_engines(
     P&L), and the equity curves bar by bar in relative terms. The default tolerance is
     1e-9 without costs and 1e-6 with commission or slippage.
 
+    The engines agree while the account is solvent. Once equity is at or below zero
+    (a short through a rally can do that) they part: vectorbt covers only what cash pays
+    for, the simulated broker always lets an exit through (into negative cash).
+
     >>> import workbench as wb
     >>> wb.compare_engines("sma_crossover", "GOOG", commission=0.001).ok
     True

@@ -223,6 +223,9 @@ def check_weights(weights: pd.DataFrame, index: pd.Index, symbols: list[str]) ->
             f"a rebalance row must give every symbol a finite weight (0 to exit) or be all NaN "
             f"(hold); got {dict(zip(symbols, w[i].tolist(), strict=True))} at {index[i]}"
         )
+    # float dust (|w| < 1e-12, e.g. 1 - 1 computed in floating point) means 0: otherwise a
+    # "flat" target leaves a lot behind through a floor of 8988.999999999998
+    w = np.where(np.abs(w) < 1e-12, 0.0, w)
     gross = np.nansum(np.abs(w), axis=1)
     if (gross > 1 + 1e-9).any():
         i = int(np.argmax(gross > 1 + 1e-9))
@@ -267,8 +270,10 @@ def run_weights(
       slippage included, in whole lots. Sales and shorts are never cut.
 
     These are vectorbt's ``targetpercent`` rules with ``call_seq="auto"``, valuation at the
-    execution price and cash sharing, so both engines give the same fills. Shorts need
-    margin: ``initial_margin`` (default 0.5, Reg T) bounds gross exposure by equity / margin.
+    execution price and cash sharing, so both engines give the same fills. Within a
+    rebalance the legs are checked against cash only (:meth:`Portfolio.rebalancing`):
+    the exposure limit is the weights' own (gross <= 1, validated), not the order in
+    which the legs execute.
     """
     idx = panel.index
     n = len(idx)
@@ -298,7 +303,8 @@ def run_weights(
         for j, inst in enumerate(instruments):
             portfolio.mark(inst.symbol, px[j])
         bars = [Bar(idx[k], o[k, j], h[k, j], lo[k, j], c[k, j], v[k, j]) for j in range(m)]
-        _rebalance_weights(broker, instruments, bars, W[s], idx[s], px, close_mode)
+        with portfolio.rebalancing():
+            _rebalance_weights(broker, instruments, bars, W[s], idx[s], px, close_mode)
         for j, inst in enumerate(instruments):
             portfolio.mark(inst.symbol, c[k, j])
         q_now = np.array([portfolio.quantity(i) for i in instruments])
@@ -329,7 +335,7 @@ def _rebalance_weights(
     for j in np.argsort(order_value, kind="stable").tolist():
         inst, bar = instruments[j], bars[j]
         delta = w[j] * value / (px[j] * mult[j]) - q[j]
-        size = inst.round_lots(abs(delta))
+        size = (abs(delta) // inst.lot_size) * inst.lot_size  # a plain floor, as vectorbt does
         if size <= 0:
             continue
         side = Side.BUY if delta > 0 else Side.SELL

@@ -14,6 +14,8 @@ exposure are always allowed.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
@@ -96,6 +98,18 @@ class Portfolio:
         self.transactions: list[Transaction] = []
         self.trades: list[TradeClosed] = []
         self.events: list[Event] = []
+        self._cash_only = False
+
+    @contextmanager
+    def rebalancing(self) -> Iterator[None]:
+        """Within one rebalance (several orders at one instant) check fills against cash
+        only: the margin rule holds for the rebalance's target, not for the order in which
+        its legs happen to execute (a new long may go before the cover that frees margin)."""
+        self._cash_only = True
+        try:
+            yield
+        finally:
+            self._cash_only = False
 
     # -- queries ----------------------------------------------------------------------
     def position(self, instrument: Instrument) -> Position:
@@ -154,6 +168,14 @@ class Portfolio:
             return ""  # only reduces exposure
         m = instrument.multiplier
         cash_after = self.cash - signed_qty * price * m - fee
+        if self._cash_only:
+            if signed_qty > 0 and cash_after < -1e-9:
+                return (
+                    f"insufficient cash: buying {signed_qty:g} {instrument.symbol} at {price:g} "
+                    f"needs {signed_qty * price * m + fee:,.2f} {self.currency} including fee "
+                    f"{fee:,.2f}, cash is {self.cash:,.2f} {self.currency}"
+                )
+            return ""
         other_gross = sum(
             abs(p.market_value(self._mark_of(p)))
             for s, p in self.positions.items()

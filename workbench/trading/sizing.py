@@ -29,19 +29,31 @@ class Sizer(Protocol):
 
 
 def _affordable(budget: float, price: float, instrument: Instrument, cost: CostFn) -> float:
-    """Largest lot multiple whose full cost (with fees and slippage) fits in ``budget``."""
+    """Largest lot multiple whose full cost (with fees and slippage) fits in ``budget``.
+
+    The first guess uses ``price``; the fill price after slippage may be higher (buys) or
+    lower (sells), so the guess is rescaled once by the real cost per unit, then stepped
+    down while too dear and up while one more lot still fits.
+    """
     if budget <= 0 or price <= 0:
         return 0.0
+    lot = instrument.lot_size
     q = instrument.round_lots(budget / (price * instrument.multiplier))
-    # Fees and slippage make the first guess slightly too large; step down by lots. The
-    # shortfall is at most cost/budget of the quantity, so a few steps (or one division)
-    # suffice; do a proportional step first, then single lots.
+    if q > 0:
+        c = cost(q)
+        if c > 0:
+            q = instrument.round_lots(q * budget / c)  # cost is ~linear in q: one rescale
     for _ in range(3):
         if q <= 0 or cost(q) <= budget:
             break
         q = instrument.round_lots(q * budget / cost(q))
     while q > 0 and cost(q) > budget:
-        q = instrument.round_lots(q - instrument.lot_size)
+        q = instrument.round_lots(q - lot)
+    for _ in range(3):  # fixed fees make the rescale slightly pessimistic
+        nxt = instrument.round_lots(q + lot)
+        if cost(nxt) > budget:
+            break
+        q = nxt
     return max(q, 0.0)
 
 
