@@ -19,8 +19,9 @@ SLOW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChe
 
 
 @st.composite
-def target_paths(draw, n=len(GOOG), shorts=True):
+def target_paths(draw, shorts=True):
     """Piecewise-constant +1/0/-1 paths: a few random switch points."""
+    n = len(GOOG)
     k = draw(st.integers(1, 25))
     cuts = sorted(draw(st.lists(st.integers(1, n - 1), min_size=k, max_size=k, unique=True)))
     values = draw(st.lists(st.sampled_from([-1.0, 0.0, 1.0] if shorts else [0.0, 1.0]), min_size=k + 1, max_size=k + 1))
