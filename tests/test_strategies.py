@@ -300,3 +300,21 @@ def test_readme_example_strategy_is_a_short_subclass(goog):
     wb.compare_engines(Breakout(), goog, commission=0.001).raise_if_different()
     with pytest.raises(wb.ParameterError, match="window must be >= 2, got window=1"):
         Breakout(window=1)
+
+
+def breakout(prices, window=20):
+    """A strategy as a plain function: long above the prior ``window``-bar high."""
+    high = prices["High"].rolling(window).max().shift(1)
+    return (prices["Close"] > high).astype(float)
+
+
+def test_a_plain_function_is_a_strategy(goog):
+    r = wb.backtest(breakout, goog, {"window": 50}, commission=0.001)
+    assert r.spec["strategy"].endswith("breakout") and r.spec["params"] == {"window": 50}
+    assert r.stats["n_trades"] > 10
+    wb.compare_engines(breakout, goog, {"window": 50}, commission=0.001).raise_if_different()
+    wb.check_lookahead(breakout, goog, {"window": 50})
+    top = wb.grid_search(breakout, goog, {"window": [10, 20, 50]})
+    assert sorted(top["window"]) == [10, 20, 50]
+    with pytest.raises(wb.ParameterError, match="must return a pandas Series"):
+        wb.backtest(lambda prices: 1.0, goog)

@@ -16,7 +16,7 @@ from workbench.engines.event import run_targets, run_weights
 from workbench.errors import ParameterError, UnknownSymbolError
 from workbench.market import validate_ohlcv
 from workbench.strategies import BUILTINS
-from workbench.strategy.base import Strategy
+from workbench.strategy.base import FunctionStrategy, Strategy
 from workbench.strategy.metrics import returns_from_equity, summary
 from workbench.strategy.result import BacktestResult, spec_id
 from workbench.trading.broker import PreTradeCheck
@@ -35,6 +35,8 @@ ENGINES = ("event", "vectorized")
 def resolve_strategy(strategy: str | type[Strategy] | Strategy, params: dict[str, Any] | None) -> Strategy:
     """A Strategy instance from a name, a class or an instance (+ params)."""
     params = dict(params or {})
+    if isinstance(strategy, FunctionStrategy):
+        return FunctionStrategy(fn=strategy.fn, kwargs=tuple(sorted({**strategy.params, **params}.items())))
     if isinstance(strategy, Strategy):
         if params:
             return type(strategy)(**{**strategy.params, **params})
@@ -51,7 +53,11 @@ def resolve_strategy(strategy: str | type[Strategy] | Strategy, params: dict[str
             return strategy(**params)
         except TypeError as exc:
             raise ParameterError(f"{strategy.__name__}: {exc}") from None
-    raise ParameterError(f"strategy must be a name, a Strategy class or instance, got {strategy!r}")
+    if callable(strategy) and not isinstance(strategy, type):
+        return FunctionStrategy(fn=strategy, kwargs=tuple(sorted(params.items())))
+    raise ParameterError(
+        f"strategy must be a name, a Strategy class or instance, or a function, got {strategy!r}"
+    )
 
 
 def _versions(engine: str, strat: Strategy) -> dict[str, str]:

@@ -41,6 +41,7 @@ import dataclasses
 import enum
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -53,7 +54,7 @@ from workbench.trading.events import Event
 
 __all__ = [
     "Strategy", "PortfolioStrategy", "BarStrategy", "StrategyStatus", "StrategyStatusChanged",
-    "LEGAL_TRANSITIONS", "check_int", "check_float", "check_bool", "panel_field",
+    "LEGAL_TRANSITIONS", "FunctionStrategy", "check_int", "check_float", "check_bool", "panel_field",
 ]  # fmt: skip
 
 
@@ -240,3 +241,33 @@ class BarStrategy(Strategy):
 
     def target(self, prices: pd.DataFrame) -> pd.Series:
         raise ParameterError(f"{self.name} decides bar by bar: run it with wb.backtest(..., engine='event')")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FunctionStrategy(Strategy):
+    """A plain function ``fn(prices, **params) -> target Series`` used as a strategy.
+
+    ``wb.backtest(my_rule, prices, {"window": 20})`` wraps it; the spec names the
+    function (module and qualified name) and its keyword parameters.
+    """
+
+    fn: Callable[..., pd.Series]
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+    def validate(self) -> None:
+        if not callable(self.fn):
+            raise ParameterError(f"fn must be callable, got {self.fn!r}")
+
+    @property
+    def name(self) -> str:
+        return f"{getattr(self.fn, '__module__', '')}.{getattr(self.fn, '__qualname__', repr(self.fn))}".lstrip(".")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.kwargs)
+
+    def target(self, prices: pd.DataFrame) -> pd.Series:
+        out = self.fn(prices, **dict(self.kwargs))
+        if not isinstance(out, pd.Series):
+            raise ParameterError(f"{self.name} must return a pandas Series of +1/0/-1, got {type(out).__name__}")
+        return out.astype("float64").rename("target")
