@@ -254,7 +254,6 @@ def run_weights(
     slippage: SlippageModel,
     fill_timing: FillTiming = FillTiming.NEXT_OPEN,
     cost_basis: CostBasisMethod = CostBasisMethod.FIFO,
-    initial_margin: float = 0.5,
     bus: EventBus | None = None,
     pre_trade_check: PreTradeCheck | None = None,
 ) -> PanelRun:
@@ -282,7 +281,7 @@ def run_weights(
     W = check_weights(weights, idx, names)
     fields = {f: np.column_stack([panel[(s, f)].to_numpy(dtype="float64") for s in names]) for f in ("Open", "High", "Low", "Close", "Volume")}
     o, h, lo, c, v = (fields[f] for f in ("Open", "High", "Low", "Close", "Volume"))
-    portfolio = Portfolio(cash, instruments[0].currency, cost_basis, initial_margin)
+    portfolio = Portfolio(cash, instruments[0].currency, cost_basis)  # legs are cash-checked
     broker = SimulatedBroker(portfolio, commission, slippage, fill_timing, bus, pre_trade_check)
     close_mode = fill_timing is FillTiming.SIGNAL_CLOSE
     rows = np.flatnonzero(~np.isnan(W).all(axis=1))

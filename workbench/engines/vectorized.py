@@ -293,7 +293,7 @@ def lot_trades(
     fills into the domain portfolio gives the same trade definition as the event engine
     (``run.portfolio.exit_trades`` still has vectorbt's view).
     """
-    book = Portfolio(cash, instruments[0].currency, cost_basis, initial_margin=0.5)
+    book = Portfolio(cash, instruments[0].currency, cost_basis)
     by_symbol = {i.symbol: i for i in instruments}
     for r in fills.itertuples(index=False):
         book.apply(Fill(fill_id=r.fill_id, order_id=r.order_id, instrument=by_symbol[r.symbol],
