@@ -35,8 +35,9 @@ def _costly(result: BacktestResult) -> bool:
 def _diff_table(name: str, a: pd.DataFrame, b: pd.DataFrame, rtol: float) -> list[str]:
     """Row-by-row differences of two fill or trade tables, as readable lines."""
     keys, vals = KEYS[name], VALUES[name]
-    a = a.sort_values(keys[:2], kind="stable").reset_index(drop=True)
-    b = b.sort_values(keys[:2], kind="stable").reset_index(drop=True)
+    order = ["ts", "symbol"] if name == "fills" else ["symbol", "exit_time", "entry_time", "side"]
+    a = a.sort_values(order, kind="stable").reset_index(drop=True)
+    b = b.sort_values(order, kind="stable").reset_index(drop=True)
     out = []
     if len(a) != len(b):
         out.append(f"{name}: {len(a)} on the event engine vs {len(b)} on the vectorized engine")
