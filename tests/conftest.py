@@ -17,6 +17,38 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ.pop("WORKBENCH_OFFLINE", None)
 
 
+# Real sample data for the strategy and engine tests (module scope: each module reads its own).
+@pytest.fixture(scope="module")
+def goog() -> pd.DataFrame:
+    import workbench as wb
+
+    return wb.load_prices("GOOG")
+
+
+@pytest.fixture(scope="module")
+def four() -> pd.DataFrame:
+    """GOOG, SPX, IXIC and WTI on their common days (the rotation universe)."""
+    import workbench as wb
+
+    return wb.load_prices(["GOOG", "SPX", "IXIC", "WTI"], progress=False)
+
+
+@pytest.fixture(scope="module")
+def pair() -> pd.DataFrame:
+    """S&P 500 and NASDAQ Composite (the pairs-trading example)."""
+    import workbench as wb
+
+    return wb.load_prices(["SPX", "IXIC"], progress=False)
+
+
+@pytest.fixture(scope="module")
+def venues() -> pd.DataFrame:
+    """EURUSD quoted on two venues: the real bars and a seeded second venue."""
+    import workbench as wb
+
+    return wb.two_venue_quotes(wb.load_prices("EURUSD"), seed=7)
+
+
 def ts(day: int, hour: int = 0) -> pd.Timestamp:
     """A UTC timestamp on 2024-01-<day>."""
     return pd.Timestamp(2024, 1, day, hour, tz="UTC")

@@ -13,11 +13,6 @@ from workbench.adapters import indicators as ta
 from workbench.strategy.base import check_int
 
 
-@pytest.fixture(scope="module")
-def goog():
-    return wb.load_prices("GOOG")
-
-
 @dataclass(frozen=True, kw_only=True)
 class SmaBar(wb.BarStrategy):
     fast: int = 10

@@ -9,27 +9,6 @@ import pytest
 import workbench as wb
 from workbench.trading.costs import FixedBps, FixedPerOrder, PerShare, VolumeShare
 
-
-@pytest.fixture(scope="module")
-def goog():
-    return wb.load_prices("GOOG")
-
-
-@pytest.fixture(scope="module")
-def four():
-    return wb.load_prices(["GOOG", "SPX", "IXIC", "WTI"], progress=False)
-
-
-@pytest.fixture(scope="module")
-def pair():
-    return wb.load_prices(["SPX", "IXIC"], progress=False)
-
-
-@pytest.fixture(scope="module")
-def venues():
-    return wb.two_venue_quotes(wb.load_prices("EURUSD"), seed=7)
-
-
 NO_COSTS: dict = {}
 COSTS = {"commission": 0.001, "slippage": FixedBps(bps=5)}
 

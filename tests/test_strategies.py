@@ -15,26 +15,6 @@ from workbench.strategies import BUILTINS
 from workbench.strategy.base import LEGAL_TRANSITIONS, StrategyStatus, check_int
 
 
-@pytest.fixture(scope="module")
-def goog():
-    return wb.load_prices("GOOG")
-
-
-@pytest.fixture(scope="module")
-def four():
-    return wb.load_prices(["GOOG", "SPX", "IXIC", "WTI"], progress=False)
-
-
-@pytest.fixture(scope="module")
-def pair():
-    return wb.load_prices(["SPX", "IXIC"], progress=False)
-
-
-@pytest.fixture(scope="module")
-def venues():
-    return wb.two_venue_quotes(wb.load_prices("EURUSD"), seed=7)
-
-
 # -- parameters -----------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("cls", "params", "message"),

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.engines.event import EventRun, _gc_paused, _rebalance
+from workbench.engines.event import EventRun, _gc_paused, _rebalance, curves
 from workbench.errors import ParameterError
 from workbench.strategy.base import BarStrategy
 from workbench.trading.broker import PreTradeCheck, SimulatedBroker
@@ -264,12 +264,4 @@ def run_bars(
         on_bar(ctx)
     broker.expire_all(idx[-1])
     portfolio.mark(sym, float(c[-1]))
-    qty = np.zeros(n)
-    cash_arr = np.full(n, float(cash))
-    if snap_i:
-        pos = np.searchsorted(np.asarray(snap_i), np.arange(n), side="right") - 1
-        seen = pos >= 0
-        qty[seen] = np.asarray(snap_qty)[pos[seen]]
-        cash_arr[seen] = np.asarray(snap_cash)[pos[seen]]
-    equity = pd.Series(cash_arr + qty * c * instrument.multiplier, index=idx, name="equity")
-    return EventRun(broker, equity, pd.Series(qty, index=idx, name=sym))
+    return EventRun(broker, *curves(idx, c, instrument, cash, snap_i, snap_cash, snap_qty))

@@ -33,7 +33,7 @@ from workbench.trading.values import Instrument
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["EventRun", "PanelRun", "run_targets", "run_weights", "check_weights"]
+__all__ = ["EventRun", "PanelRun", "run_targets", "run_weights", "check_weights", "curves", "fill_cost"]
 
 
 class EventRun:
@@ -148,6 +148,16 @@ def run_targets(
     broker.expire_all(idx[-1])
     portfolio.mark(sym, c[-1])
 
+    return EventRun(broker, *curves(idx, c, instrument, cash, snap_i, snap_cash, snap_qty))
+
+
+def curves(
+    idx: pd.Index, close: np.ndarray, instrument: Instrument, cash: float,
+    snap_i: list[int], snap_cash: list[float], snap_qty: list[float],
+) -> tuple[pd.Series, pd.Series]:  # fmt: skip
+    """Equity and position at every close from the (bar, cash, quantity) snapshots taken on
+    the bars an engine visited: between them cash and quantity are constant."""
+    n = len(idx)
     qty = np.zeros(n)
     cash_arr = np.full(n, float(cash))
     if snap_i:
@@ -155,9 +165,19 @@ def run_targets(
         seen = pos >= 0
         qty[seen] = np.asarray(snap_qty)[pos[seen]]
         cash_arr[seen] = np.asarray(snap_cash)[pos[seen]]
-    equity = pd.Series(cash_arr + qty * c * instrument.multiplier, index=idx, name="equity")
-    positions = pd.Series(qty, index=idx, name=sym)
-    return EventRun(broker, equity, positions)
+    equity = pd.Series(cash_arr + qty * close * instrument.multiplier, index=idx, name="equity")
+    return equity, pd.Series(qty, index=idx, name=instrument.symbol)
+
+
+def fill_cost(broker: SimulatedBroker, inst: Instrument, bar: Bar, side: Side, ref: float) -> Callable[[float], float]:
+    """``cost(q)``: cash a fill of ``q`` at reference ``ref`` moves, as the broker would
+    price it (slippage, clamped into the bar, plus commission)."""
+
+    def cost(q: float) -> float:
+        px = min(max(broker.slippage.price(side, ref, q, bar), bar.low), bar.high)
+        return q * px * inst.multiplier + broker.commission.calculate(q, px, inst)
+
+    return cost
 
 
 def _rebalance(
@@ -182,22 +202,14 @@ def _rebalance(
     if q0 != 0 and np.sign(q0) == want:
         return
     side = Side.BUY if (want > 0 or (want == 0 and q0 < 0)) else Side.SELL
-    mult = instrument.multiplier
-
-    def price(q: float) -> float:
-        return min(max(broker.slippage.price(side, ref, q, bar), bar.low), bar.high)
-
-    def cost(q: float) -> float:
-        px = price(q)
-        return q * px * mult + broker.commission.calculate(q, px, instrument)
-
+    cost = fill_cost(broker, instrument, bar, side, ref)
     qty = 0.0
     if want != 0:
         # A reversal is one order: close |q0| and open the new side with what is left.
         budget = portfolio.cash
         if q0 != 0:
-            px0 = price(abs(q0))
-            budget += q0 * px0 * mult - broker.commission.calculate(abs(q0), px0, instrument)
+            px0 = min(max(broker.slippage.price(side, ref, abs(q0), bar), bar.low), bar.high)
+            budget += q0 * px0 * instrument.multiplier - broker.commission.calculate(abs(q0), px0, instrument)
         equity = portfolio.equity if q0 == 0 else budget
         qty = sizer.size(ref, equity, budget, instrument, cost)
     total = abs(q0) + qty
@@ -350,10 +362,7 @@ def _affordable_buy(
     broker: SimulatedBroker, inst: Instrument, bar: Bar, ref: float, size: float, cash: float
 ) -> float:
     """``size`` if cash pays for it (fees and slippage included), else the most lots it does."""
-    def cost(q: float) -> float:
-        p = min(max(broker.slippage.price(Side.BUY, ref, q, bar), bar.low), bar.high)
-        return q * p * inst.multiplier + broker.commission.calculate(q, p, inst)
-
+    cost = fill_cost(broker, inst, bar, Side.BUY, ref)
     if cost(size) <= cash * (1 + 1e-12):
         return size
     return min(size, AllEquity().size(ref, cash, cash, inst, cost))

@@ -179,6 +179,44 @@ def signal_masks(target: np.ndarray, shift: int = 0) -> dict[str, np.ndarray]:
     return out
 
 
+def _signal_arrays(
+    prices: pd.DataFrame, tgt: np.ndarray, slip: float, close_mode: bool
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """(masks, fill prices, closes) for one target (1-D) or one per column (2-D).
+
+    Fills are at the next open (or the signal close); with slippage the engine prices each
+    fill itself, open × (1 ± bps) clamped into [low, high] exactly as the broker does
+    (vectorbt's own ``slippage`` cannot clamp). Buys are entries and short exits.
+    """
+    shift = 0 if close_mode else 1
+    if tgt.ndim == 1:
+        masks = signal_masks(tgt, shift)
+    else:
+        cols = [signal_masks(tgt[:, j], shift) for j in range(tgt.shape[1])]
+        masks = {k: np.column_stack([m[k] for m in cols]) for k in cols[0]}
+    o, h, lo, c = (prices[k].to_numpy(dtype="float64") for k in ("Open", "High", "Low", "Close"))
+    if tgt.ndim == 2:
+        o, h, lo, c = o[:, None], h[:, None], lo[:, None], c[:, None]
+    base = c if close_mode else o
+    if slip:
+        buy = masks["entries"] | masks["short_exits"]
+        price = np.where(buy, np.minimum(base * (1 + slip), h), np.maximum(base * (1 - slip), lo))
+    else:
+        price = np.broadcast_to(base, tgt.shape)
+    return masks, price, np.broadcast_to(c, tgt.shape)
+
+
+def _size_kwargs(sizer: Sizer, shorts: bool) -> dict[str, Any]:
+    """vectorbt's size arguments for a sizing policy (see the module notes)."""
+    if isinstance(sizer, AllEquity):
+        return {"size": np.inf}
+    if isinstance(sizer, FixedQuantity):
+        return {"size": sizer.quantity, "allow_partial": False}
+    if isinstance(sizer, PercentOfEquity) and not shorts:
+        return {"size": sizer.fraction, "size_type": "percent"}
+    raise ParameterError(f"the vectorized engine cannot express sizing {sizer!r} here; use engine='event'")
+
+
 def _short_kwargs(masks: dict[str, np.ndarray], shorts: bool) -> dict[str, np.ndarray]:
     # passing short_entries=None is not free in vectorbt 1.2 (3x slower): omit them
     return {"short_entries": masks["short_entries"], "short_exits": masks["short_exits"]} if shorts else {}
@@ -201,26 +239,10 @@ def run_signals(
     slip = _slip(slippage)
     tgt = target.to_numpy(dtype="float64")
     close_mode = fill_timing is FillTiming.SIGNAL_CLOSE
-    masks = signal_masks(tgt, 0 if close_mode else 1)
+    masks, price, c = _signal_arrays(prices, tgt, slip, close_mode)
     shorts = bool((tgt < 0).any())
-    o, h, lo, c = (prices[k].to_numpy(dtype="float64") for k in ("Open", "High", "Low", "Close"))
-    base = c if close_mode else o
-    if slip:
-        buy = masks["entries"] | masks["short_exits"]
-        price = np.where(buy, np.minimum(base * (1 + slip), h), np.maximum(base * (1 - slip), lo))
-    else:
-        price = base
-    kw: dict[str, Any] = {"size_granularity": instrument.lot_size if instrument.lot_size > 0 else np.nan}
-    if isinstance(sizer, AllEquity):
-        kw["size"] = np.inf
-    elif isinstance(sizer, FixedQuantity):
-        kw.update(size=sizer.quantity, allow_partial=False)
-    elif isinstance(sizer, PercentOfEquity) and not shorts:
-        kw.update(size=sizer.fraction, size_type="percent")
-    else:
-        raise ParameterError(
-            f"the vectorized engine cannot express sizing {sizer!r} here; use engine='event'"
-        )
+    kw = _size_kwargs(sizer, shorts)
+    kw["size_granularity"] = instrument.lot_size
     vbt = _vbt()
     idx = prices.index
     pf = vbt.Portfolio.from_signals(
@@ -384,29 +406,12 @@ def run_signal_grid(
     _check_instrument(instrument)
     fees, slip = _fees(commission), _slip(slippage)
     tgt = np.asarray(targets, dtype="float64")
-    prev = np.vstack([np.zeros((1, tgt.shape[1])), tgt[:-1]])
-    chg = tgt != prev
-    masks = {
-        "entries": chg & (tgt == 1), "exits": chg & (tgt == 0) & (prev == 1),
-        "short_entries": chg & (tgt == -1), "short_exits": chg & (tgt == 0) & (prev == -1),
-    }  # fmt: skip
-    close_mode = fill_timing is FillTiming.SIGNAL_CLOSE
-    if not close_mode:
-        masks = {k: np.vstack([np.zeros((1, v.shape[1]), bool), v[:-1]]) for k, v in masks.items()}
+    masks, price, c = _signal_arrays(prices, tgt, slip, fill_timing is FillTiming.SIGNAL_CLOSE)
     shorts = bool((tgt < 0).any())
-    o, h, lo, c = (prices[k].to_numpy(dtype="float64")[:, None] for k in ("Open", "High", "Low", "Close"))
-    base = c if close_mode else o
-    if slip:
-        buy = masks["entries"] | masks["short_exits"]
-        price = np.where(buy, np.minimum(base * (1 + slip), h), np.maximum(base * (1 - slip), lo))
-    else:
-        price = np.broadcast_to(base, tgt.shape)
-    if not isinstance(sizer, AllEquity | FixedQuantity):
-        raise ParameterError(f"a grid runs with size='all' or a fixed quantity, got {sizer!r}")
-    kw: dict[str, Any] = {"size": np.inf} if isinstance(sizer, AllEquity) else {"size": sizer.quantity, "allow_partial": False}
+    kw = _size_kwargs(sizer, shorts)
     vbt = _vbt()
     pf = vbt.Portfolio.from_signals(
-        np.broadcast_to(c, tgt.shape), entries=masks["entries"], exits=masks["exits"],
+        c, entries=masks["entries"], exits=masks["exits"],
         price=price, init_cash=float(cash), size_granularity=instrument.lot_size,
         engine=vbt_engine(), **_short_kwargs(masks, shorts), **fees, **kw,
     )  # fmt: skip
