@@ -24,6 +24,13 @@ __all__ = [
     "CacheMissError",
     "InsufficientHistoryError",
     "ParameterError",
+    "CacheCorruptError",
+    "CacheAccessError",
+    "DataReadError",
+    "ReportPathError",
+    "SweepTooLargeError",
+    "StrategyStateError",
+    "LookAheadError",
 ]
 
 
@@ -83,12 +90,44 @@ class CacheMissError(NoDataError):
     """Offline mode was asked for a range the local cache does not hold."""
 
 
+class CacheCorruptError(DataError):
+    """A cached file fails its integrity check (hash, schema, stored symbol or OHLC rules).
+
+    The file is quarantined (renamed aside, never overwritten in place before a good copy
+    exists); ``load_prices(..., refresh=True)`` fetches a fresh copy.
+    """
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"[cache_corrupt] {path}: {reason}; the file was quarantined, "
+            "reload with refresh=True to fetch a fresh copy"
+        )
+
+
+class CacheAccessError(DataError, OSError):
+    """The cache directory or one of its files cannot be read or written (permissions, disk full)."""
+
+
+class DataReadError(DataError, OSError):
+    """A price file cannot be read at all (missing, empty, a directory, no permission, not a table)."""
+
+
 class InsufficientHistoryError(DataError):
     """Fewer bars than the caller asked for (``min_bars``, an indicator's warm-up...)."""
 
 
 class ParameterError(WorkbenchError, ValueError):
     """A strategy, backtest or notebook parameter is invalid."""
+
+
+class ReportPathError(ParameterError):
+    """A report path would leave the reports directory, or a name component is not safe."""
+
+
+class SweepTooLargeError(ParameterError):
+    """A parameter sweep has more combinations than the configured limit."""
 
 
 class StrategyStateError(DomainError):
