@@ -10,10 +10,11 @@ from workbench.trading import Bar, Instrument, Portfolio, SimulatedBroker
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Every test (and every notebook kernel it starts) uses a throw-away price cache."""
+    """Every test (and every notebook kernel it starts) uses a throw-away cache and reports dir."""
     import os
 
     os.environ["WORKBENCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ["WORKBENCH_REPORTS_DIR"] = str(tmp_path_factory.mktemp("reports"))  # never the user's reports/
     os.environ.pop("WORKBENCH_OFFLINE", None)
 
 

@@ -10,8 +10,8 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -47,23 +47,24 @@ def browser():
 
 @pytest.fixture(scope="module")
 def voila_url():
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voila", str(ROOT / "notebooks" / "dashboard.ipynb"), "--no-browser",
-         f"--port={port}", "--Voila.ip=127.0.0.1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/"
+    """The dashboard served as `workbench dashboard` serves it: loopback, a fresh token."""
+    from workbench.adapters.voila_server import new_token, voila_command
+
+    launch = voila_command(ROOT / "notebooks" / "dashboard.ipynb", _free_port(), token=new_token())
+    proc = subprocess.Popen(launch.argv, env={**os.environ, **launch.env}, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
-            urllib.request.urlopen(url + "api", timeout=1)  # noqa: S310 - loopback only
+            urllib.request.urlopen(launch.url, timeout=1)  # noqa: S310 - loopback only
             break
+        except urllib.error.HTTPError:
+            break  # it answers
         except Exception:
             if proc.poll() is not None:
                 raise RuntimeError(proc.stdout.read().decode()) from None
             time.sleep(0.3)
-    yield url
+    yield launch.url
     proc.terminate()
     proc.wait(timeout=20)
 
@@ -94,8 +95,10 @@ def test_dashboard_chart_changes_when_the_dropdown_changes(browser, voila_url):
     page.close()
 
 
-def test_report_html_renders_plotly_with_the_network_blocked(browser, tmp_path):
+def test_report_html_renders_plotly_with_the_network_blocked(browser, tmp_path, monkeypatch):
     from workbench.report import run_notebook
+
+    monkeypatch.setenv("WORKBENCH_REPORTS_DIR", str(tmp_path))
 
     nb, html = run_notebook(ROOT / "notebooks" / "backtest.ipynb", tmp_path / "r.ipynb",
                             {"symbol": "GOOG", "fast": 5, "slow": 15}, progress=False)

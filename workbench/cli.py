@@ -1,24 +1,28 @@
 """``workbench`` command line: demo, run a runbook, serve the dashboard, list the sample.
 
     workbench demo                       run the backtest runbook on GOOG into reports/
-    workbench run NOTEBOOK -p fast 20 -r symbol SPX [-o OUT]
-    workbench dashboard [--port 8866]    serve notebooks/dashboard.ipynb with Voila on 127.0.0.1
+    workbench run NOTEBOOK -p fast 20 -r symbol SPX [-o OUT.ipynb]
+    workbench reports                    list the finished reports in reports/
+    workbench dashboard [--port 8866] [--no-token] [--max-kernels 4]
     workbench symbols                    list the offline sample
     workbench data fetch SYMBOL... [--source yfinance] [--start D] [--end D] [--timeframe 1d]
     workbench data list                  what the local price cache holds
     workbench data show SYMBOL [--source S] [--plot out.html]
     workbench data validate PATH|SYMBOL  check a CSV/Parquet file or a cached series
 
-Exit status: 0 success, 1 a data error (the message names the rule and timestamp),
-2 bad usage.
+Exit status: 0 success, 1 an error (one line: its type and message, which names the rule
+and the offending value; ``--debug`` shows the traceback), 2 bad usage.
 
-``-p NAME VALUE`` parses VALUE as YAML like papermill (``-p fast 20`` is an int);
-``-r NAME VALUE`` keeps it a raw string (``-r symbol 0050``).
+``-p NAME VALUE`` and ``-r NAME VALUE`` set a parameter the notebook declares in its
+``parameters`` cell; VALUE is parsed by the declared type (``-p fast 20`` is an int,
+``-r symbol 0050`` stays the string ``"0050"``). An unknown name or a value of the wrong
+type is refused before anything runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -29,78 +33,96 @@ from workbench.config import notebooks_dir, reports_dir
 __all__ = ["main"]
 
 
-def _parse_value(raw: str) -> object:
-    import yaml
-
-    return yaml.safe_load(raw)
-
-
-def _params(args: argparse.Namespace) -> dict[str, object]:
+def _params(args: argparse.Namespace) -> tuple[dict[str, object], frozenset[str]]:
+    """Every ``-p``/``-r`` pair as typed-at-the-command-line text, in the order given."""
     out: dict[str, object] = {}
-    for name, value in args.param or []:
-        out[name] = _parse_value(value)
-    for name, value in args.raw or []:
+    for name, value in (args.param or []) + (args.raw or []):
         out[name] = value
-    return out
+    return out, frozenset(out)
 
 
-def _run(notebook: Path, params: dict[str, object], output: Path | None) -> int:
+def _run(notebook: Path, params: dict[str, object], output: Path | None,
+         text: frozenset[str] = frozenset()) -> int:  # fmt: skip
     from workbench.report import run_notebook
 
-    if output is None:
-        suffix = "_".join(f"{k}-{v}" for k, v in sorted(params.items())) or "defaults"
-        output = reports_dir() / f"{notebook.stem}_{suffix}.ipynb"
     t0 = time.perf_counter()
-    nb, html = run_notebook(notebook, output, params)
+    nb, html = run_notebook(notebook, output, params, text_parameters=text)
     print(f"executed notebook: {nb}")
     print(f"HTML report:       {html}")
     print(f"({time.perf_counter() - t0:.1f} s)")
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _first_line(exc: BaseException) -> str:
+    lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+    return lines[0] if lines else repr(exc)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from workbench.adapters.voila_server import new_token, voila_command
+
+    token = None if args.no_token else (os.environ.get("WORKBENCH_DASHBOARD_TOKEN") or new_token())
+    launch = voila_command(args.notebook, args.port, token=token, max_kernels=args.max_kernels)
+    if token is None:
+        print("warning: serving WITHOUT a token: any local user or web page can start kernels", file=sys.stderr)
+    print(f"serving {args.notebook.name} on {launch.url}  (Ctrl-C to stop)")
+    return subprocess.call(launch.argv, env={**os.environ, **launch.env})
+
+
+def _reports() -> int:
+    from workbench.report import list_reports
+
+    found = list_reports()
+    if not found:
+        print(f"no reports in {reports_dir()}")
+    for r in found:
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.modified))
+        print(f"{stamp}  {r.size / 1e6:7.2f} MB  {r.path.name}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__.split("\n")[0])
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run the backtest runbook on the sample into reports/")
-    demo.add_argument("-o", "--output", type=Path, default=None)
+    demo.add_argument("-o", "--output", type=Path, default=None, help="executed notebook (.ipynb) inside reports/")
 
     run = sub.add_parser("run", help="execute a parameterised notebook with papermill")
     run.add_argument("notebook", type=Path)
-    run.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"))
-    run.add_argument("-r", "--raw", nargs=2, action="append", metavar=("NAME", "VALUE"))
-    run.add_argument("-o", "--output", type=Path, default=None)
+    run.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                     help="set a declared parameter; VALUE is parsed by its declared type")
+    run.add_argument("-r", "--raw", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                     help="same as -p (kept for papermill habits: strings stay strings)")
+    run.add_argument("-o", "--output", type=Path, default=None,
+                     help="executed notebook (.ipynb) inside reports/; the .html goes beside it")  # fmt: skip
 
-    dash = sub.add_parser("dashboard", help="serve the Voila dashboard on 127.0.0.1")
+    sub.add_parser("reports", help="list finished reports (newest first)")
+    dash = sub.add_parser("dashboard", help="serve the Voila dashboard on 127.0.0.1 with a token")
     dash.add_argument("--port", type=int, default=8866)
     dash.add_argument("--notebook", type=Path, default=notebooks_dir() / "dashboard.ipynb")
+    dash.add_argument("--no-token", action="store_true", help="serve without authentication (unsafe)")
+    dash.add_argument("--max-kernels", type=int, default=4, help="most dashboard sessions at once")
 
     sub.add_parser("symbols", help="list the offline sample symbols")
     _data_parser(sub)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "data":
-        from workbench.errors import WorkbenchError
-
-        try:
-            return _data(args)
-        except WorkbenchError as exc:
-            print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
-            return 1
+        return _data(args)
     if args.command == "demo":
         output = args.output or reports_dir() / "backtest_GOOG.ipynb"
-        return _run(
-            notebooks_dir() / "backtest.ipynb", {"symbol": "GOOG", "fast": 10, "slow": 30}, output
-        )
+        return _run(notebooks_dir() / "backtest.ipynb", {"symbol": "GOOG", "fast": 10, "slow": 30}, output)
     if args.command == "run":
-        return _run(args.notebook, _params(args), args.output)
+        params, text = _params(args)
+        return _run(args.notebook, params, args.output, text)
+    if args.command == "reports":
+        return _reports()
     if args.command == "dashboard":
-        cmd = [
-            sys.executable, "-m", "voila", str(args.notebook), "--no-browser",
-            f"--port={args.port}", "--Voila.ip=127.0.0.1",
-        ]  # fmt: skip
-        print(f"serving {args.notebook.name} on http://127.0.0.1:{args.port}/ (Ctrl-C to stop)")
-        return subprocess.call(cmd)
+        return _serve(args)
     if args.command == "symbols":
         from workbench.data import sample_manifest
 
@@ -110,6 +132,23 @@ def main(argv: list[str] | None = None) -> int:
             )
         return 0
     return 2  # pragma: no cover
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; an error is one line on stderr with exit status 1 (2 for bad usage)."""
+    args = _parser().parse_args(argv)
+    from workbench.errors import WorkbenchError
+
+    try:
+        return _dispatch(args)
+    except (WorkbenchError, OSError) as exc:
+        if args.debug:
+            raise
+        print(f"error: {type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 def _data_parser(sub: argparse._SubParsersAction) -> None:

@@ -31,6 +31,7 @@ __all__ = [
     "SweepTooLargeError",
     "StrategyStateError",
     "LookAheadError",
+    "NotebookRunError",
 ]
 
 
@@ -136,3 +137,13 @@ class StrategyStateError(DomainError):
 
 class LookAheadError(WorkbenchError):
     """A strategy's decision at time t changed when data after t was removed."""
+
+
+class NotebookRunError(WorkbenchError):
+    """A cell of a headless notebook run raised; names the error, the cell and the kept copy."""
+
+    def __init__(self, ename: str, evalue: str, cell: int | None, failed_copy: object | None) -> None:
+        self.ename, self.evalue, self.cell, self.failed_copy = ename, evalue, cell, failed_copy
+        where = f" in cell {cell}" if cell is not None else ""
+        kept = f"; the partial run is kept in {failed_copy}" if failed_copy else ""
+        super().__init__(f"{ename}: {evalue}{where}{kept}")

@@ -1,0 +1,134 @@
+"""The Voila server: a token by default, the token never in argv or a kernel, a kernel cap;
+the dashboard survives forged widget messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from workbench.adapters.voila_server import TOKEN_ENV, voila_command
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> tuple[int, str]:
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(url, timeout=60) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+    except urllib.error.URLError:  # not listening yet
+        return 0, ""
+
+
+@pytest.fixture(scope="module")
+def tiny_server(tmp_path_factory):
+    """Voila on a one-cell notebook (fast to render), max 1 kernel, with a token."""
+    folder = tmp_path_factory.mktemp("dash")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import os\nprint('token in kernel:', os.environ.get('JUPYTER_TOKEN'))")])  # fmt: skip
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = folder / "tiny.ipynb"
+    nbformat.write(nb, path)
+    port, token = _free_port(), "t0k3n-for-the-test"
+    launch = voila_command(path, port, token=token, max_kernels=1)
+    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+    proc = subprocess.Popen(launch.argv, env={**env, **launch.env}, cwd=folder,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    base = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 60
+    while _get(base + "api")[0] == 0:  # any HTTP answer (302 without a token) means it is up
+        if time.time() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError(proc.communicate()[0].decode())
+        time.sleep(0.3)
+    yield base, token, launch
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_without_the_token_the_page_is_refused_and_no_kernel_starts(tiny_server):
+    base, token, _ = tiny_server
+    code, _ = _get(base)
+    assert code in (302, 403)  # to the login page, never the dashboard
+    assert _get(base + "?token=wrong")[0] in (302, 403)
+    assert _get(base + "api/kernels")[0] in (302, 403)
+
+
+def test_with_the_token_it_renders_and_the_token_is_hidden_from_argv_and_kernel(tiny_server):
+    base, token, launch = tiny_server
+    code, page = _get(base + f"?token={token}")
+    assert code == 200 and "token in kernel: None" in page
+    assert token not in " ".join(launch.argv)
+
+
+def test_kernels_beyond_the_cap_get_503(tiny_server):
+    base, token, _ = tiny_server
+    codes = [_get(base + f"?token={token}")[0] for _ in range(2)]  # the first test's kernel is still alive
+    assert 503 in codes
+
+
+def test_voila_command_serves_loopback_and_hides_sources_and_tracebacks():
+    launch = voila_command(Path("d.ipynb"), 8866, token=None)
+    assert "--Voila.ip=127.0.0.1" in launch.argv and "--strip_sources=True" in launch.argv
+    assert "--show_tracebacks=False" in launch.argv and "--token" not in launch.argv and launch.env == {}
+
+
+def test_cli_prints_the_url_with_a_fresh_token_once(monkeypatch, capsys):
+    from workbench import cli
+
+    seen = {}
+    monkeypatch.setattr(cli.subprocess, "call", lambda argv, env: seen.update(argv=argv, env=env) or 0)
+    assert cli.main(["dashboard", "--port", "9999"]) == 0
+    out = capsys.readouterr().out
+    token = seen["env"][TOKEN_ENV]
+    assert len(token) >= 40 and out.count(token) == 1 and f"127.0.0.1:9999/?token={token}" in out
+    assert token not in " ".join(seen["argv"])
+    assert cli.main(["dashboard", "--no-token"]) == 0
+    assert "WITHOUT a token" in capsys.readouterr().err and "--token" not in seen["argv"]
+
+
+FORGED = """
+def forge(widget, state):
+    widget._handle_msg({"content": {"data": {"method": "update", "state": state}}, "buffers": []})
+
+for bad in ({"index": 99}, {"index": -1}, {"index": None}, {"index": "GOOG"}, {"index": True}):
+    forge(symbol_dd, bad)
+    forge(windows_dd, bad)
+assert (symbol_dd.value, windows_dd.value) == ("GOOG", "10 / 30"), (symbol_dd.value, windows_dd.value)
+assert symbol_dd.rejected == 5 and windows_dd.rejected == 5
+forge(symbol_dd, {"index": symbols.index("SPX")})  # a real choice still works afterwards
+assert fig.layout.title.text.startswith("SPX"), fig.layout.title.text
+assert len(fig.data[0].y) > 5000
+print("SURVIVED")
+"""
+
+
+def test_dashboard_survives_forged_widget_messages():
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(ROOT / "notebooks" / "dashboard.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(FORGED))
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    out = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
+    assert "SURVIVED" in out, json.dumps(nb.cells[-1].outputs)[:2000]

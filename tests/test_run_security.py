@@ -1,0 +1,194 @@
+"""Parameters and paths of headless runs: no code through a name or value, no file outside reports/.
+
+Each case here was a hole before (issue 9): a parameter name went verbatim into the
+injected cell, report names were built from raw values, and a SIGKILLed run left its
+temporary behind for ever.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from workbench.cli import main
+from workbench.errors import ParameterError, ReportPathError
+from workbench.notebook_params import check_parameters, declared_parameters
+from workbench.report import default_output, list_reports, report_path, run_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNBOOK = ROOT / "notebooks" / "backtest.ipynb"
+
+
+@pytest.fixture()
+def reports(tmp_path, monkeypatch):
+    folder = tmp_path / "reports"
+    monkeypatch.setenv("WORKBENCH_REPORTS_DIR", str(folder))
+    monkeypatch.chdir(tmp_path)
+    return folder
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["__import__('os').system('touch pwned')#", "fast\nimport os; os.system('touch pwned')", "fast=1;x",
+     "class", "", "1fast"],
+)
+def test_a_parameter_name_that_is_code_is_refused_before_anything_runs(name, reports, tmp_path, capsys):
+    assert main(["run", str(RUNBOOK), "-p", name, "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ParameterError:") and err.count("\n") == 1
+    assert not (tmp_path / "pwned").exists() and not (RUNBOOK.parent / "pwned").exists()
+    assert not reports.exists() or not list(reports.iterdir())  # nothing started, nothing written
+    with pytest.raises(ParameterError):  # the scheduled-job path is the same gate
+        run_notebook(RUNBOOK, None, {name: 1}, progress=False)
+
+
+def test_a_typo_names_the_closest_declared_parameter(reports, capsys):
+    assert main(["run", str(RUNBOOK), "-p", "fsat", "5"]) == 1
+    assert "unknown parameter 'fsat' (did you mean fast?)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"fast": "__import__('os').system('x')"}, "fast must be an integer"),
+        ({"fast": True}, "fast must be an integer"),
+        ({"fast": 5.5}, "fast must be an integer"),
+        ({"fast": [5]}, "fast must be an integer"),
+        ({"symbol": 5}, "symbol must be a string"),
+        ({"cash": float("nan")}, "cash must be finite"),
+        ({"allow_short": "yes please"}, "allow_short must be True or False"),
+    ],
+)
+def test_values_must_be_literals_of_the_declared_type(params, message):
+    with pytest.raises(ParameterError, match=message):
+        check_parameters(RUNBOOK, params)
+
+
+def test_command_line_text_is_parsed_by_the_declared_type():
+    text = {"symbol": "0050", "fast": "20", "cash": "5000", "allow_short": "true", "start": "2010-01-01"}
+    assert check_parameters(RUNBOOK, text, from_text=frozenset(text)) == {
+        "symbol": "0050", "fast": 20, "cash": 5000.0, "allow_short": True, "start": "2010-01-01"}  # fmt: skip
+    with pytest.raises(ParameterError, match="fast must be an integer, got fast='abc'"):
+        check_parameters(RUNBOOK, {"fast": "abc"}, from_text=frozenset({"fast"}))
+
+
+def test_the_injected_cell_is_parsed_back_and_must_be_plain_assignments(monkeypatch):
+    """Defence in depth: even a translator with an escaping bug cannot smuggle code."""
+    from papermill.translators import PythonTranslator
+
+    monkeypatch.setattr(PythonTranslator, "codify", classmethod(lambda cls, p, c=None: 'symbol = "x"; import os\n'))
+    with pytest.raises(ParameterError, match="not plain assignments"):
+        check_parameters(RUNBOOK, {"symbol": "x"})
+    monkeypatch.setattr(PythonTranslator, "codify", classmethod(lambda cls, p, c=None: 'symbol = "y"\n'))
+    with pytest.raises(ParameterError, match="values changed"):
+        check_parameters(RUNBOOK, {"symbol": "x"})
+
+
+def test_declared_parameters_come_from_the_tagged_cell():
+    declared = declared_parameters(RUNBOOK)
+    assert declared["fast"].type_name == "int" and declared["fast"].default == 10
+    assert declared["symbol"].default == "GOOG" and declared["cash"].type_name == "float"
+    with pytest.raises(ParameterError, match="notebook not found"):
+        declared_parameters(ROOT / "notebooks" / "nope.ipynb")
+
+
+@pytest.mark.parametrize("value", ["../../etc/passwd", "/../../tmp/x", "..", "a/b\\c", "\x00", "." * 300])
+def test_report_names_from_any_value_stay_inside_reports(value, reports):
+    path = default_output(RUNBOOK, {"symbol": value})
+    assert path.parent == reports.resolve() and path.suffix == ".ipynb"
+    assert not path.name.startswith(".")
+    assert report_path("tearsheet", value, suffix=".html").parent == reports.resolve()
+
+
+def test_report_names_are_injective():
+    assert report_path("t", "BTC/USDT") != report_path("t", "BTC_USDT") != report_path("t", "BTC-USDT")
+    assert report_path("t", "GOOG").name == "t_GOOG.ipynb"  # a safe value keeps its plain name
+
+
+@pytest.mark.parametrize("output", ["../outside.ipynb", "/tmp/outside.ipynb", "sub/../../x.ipynb", "x.html"])
+def test_an_explicit_output_must_be_a_notebook_inside_reports(output, reports, capsys):
+    assert main(["run", str(RUNBOOK), "-o", output]) == 1
+    assert "ReportPathError" in capsys.readouterr().err
+    with pytest.raises(ReportPathError):
+        run_notebook(RUNBOOK, Path(output), {}, progress=False)
+
+
+def test_a_hostile_symbol_fails_in_the_notebook_and_keeps_the_failed_copy_inside_reports(reports, tmp_path, capsys):
+    assert main(["run", str(RUNBOOK), "-r", "symbol", "../../../escaped", "-r", "end", "2013-06-01"]) == 1
+    err = capsys.readouterr().err.splitlines()[-1]  # above it: papermill's progress bar
+    assert err.startswith("error: NotebookRunError: ParameterError: symbol must be one of")
+    assert "in cell 3" in err and "partial run is kept in" in err
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert written and all(p.is_relative_to(reports) for p in written)
+    assert [p.name.endswith(".failed.ipynb") for p in written] == [True]
+
+
+def test_a_missing_notebook_is_one_line_and_leaves_nothing(reports, capsys):
+    assert main(["run", "nope.ipynb", "-p", "fast", "5"]) == 1
+    assert capsys.readouterr().err == "error: ParameterError: notebook not found: nope.ipynb\n"
+    assert not reports.exists()
+
+
+def test_debug_shows_the_traceback(reports):
+    with pytest.raises(ParameterError):
+        main(["--debug", "run", "nope.ipynb"])
+
+
+def _wait_for(predicate, timeout=60.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def test_a_sigkilled_run_leaves_a_temporary_that_the_next_listing_removes(reports):
+    env = {**os.environ, "WORKBENCH_REPORTS_DIR": str(reports)}
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "run", str(RUNBOOK), "-p", "fast", "5"],
+                            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        tmp = _wait_for(lambda: list(reports.glob(".*.tmp*")) if reports.exists() else [])
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert all(p.exists() for p in tmp)  # SIGKILL: no chance to clean up
+    (reports / "done.html").write_text("<html></html>")
+    assert [r.path.name for r in list_reports()] == ["done.html"]  # never listed as a report
+    assert not any(p.exists() for p in tmp)  # and removed: its writer is dead
+
+
+def test_a_live_writers_temporary_is_kept(reports):
+    from workbench._fs import remove_stale_temporaries, temporary_path
+
+    reports.mkdir()
+    mine = temporary_path(reports / "x.ipynb")
+    assert remove_stale_temporaries(reports) == [] and mine.exists()
+
+
+def test_finished_reports_are_readable_by_the_group_and_others(tmp_path):
+    from workbench._fs import atomic_write
+
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "r.html", b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "r.html").stat().st_mode) == 0o644
+
+
+def test_cli_reports_lists_finished_files(reports, capsys):
+    reports.mkdir()
+    (reports / "a.html").write_text("x")
+    (reports / ".a.html.999999999.abc.tmp").write_text("x")
+    assert main(["reports"]) == 0
+    out = capsys.readouterr().out
+    assert "a.html" in out and ".tmp" not in out

@@ -1,0 +1,86 @@
+"""Serving a dashboard with Voila: loopback only, a token by default, a cap on kernels.
+
+A Voila page starts a Python kernel per visit. Without a token any local user, or any web
+page open in the user's browser (a cross-site ``<img src=http://127.0.0.1:8866/>`` is
+enough), could start kernels; without a cap a reload loop exhausts memory. So:
+
+- :func:`voila_command` binds 127.0.0.1, requires a token (generated with
+  :mod:`secrets` unless one is given), hides notebook sources and tracebacks;
+- the token travels to Voila through ``JUPYTER_TOKEN`` in its environment, never on the
+  command line (``ps`` shows every user the arguments), and :class:`CappedKernelManager`
+  removes it from each kernel's environment so notebook code cannot read it;
+- :class:`CappedKernelManager` refuses a kernel beyond ``max_kernels`` with HTTP 503
+  and culls kernels idle for ``cull_idle_timeout`` seconds, freeing their slots.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+from tornado import web
+from traitlets import Integer
+
+__all__ = ["CappedKernelManager", "VoilaLaunch", "voila_command", "new_token", "TOKEN_ENV"]
+
+TOKEN_ENV = "JUPYTER_TOKEN"
+DEFAULT_MAX_KERNELS = 4
+DEFAULT_IDLE_TIMEOUT_S = 900
+
+
+class CappedKernelManager(AsyncMappingKernelManager):
+    """Jupyter's kernel manager with a ceiling on live kernels (one per open dashboard)."""
+
+    max_kernels = Integer(DEFAULT_MAX_KERNELS, config=True, help="most kernels alive at once")
+
+    async def start_kernel(self, *, kernel_id=None, path=None, **kwargs):  # noqa: ANN001 - jupyter's signature
+        if kernel_id is None and len(self.list_kernel_ids()) >= self.max_kernels:
+            raise web.HTTPError(
+                503, f"dashboard busy: {self.max_kernels} sessions are open (the cap); close one or retry later"
+            )
+        env = dict(kwargs.get("env") or {})
+        env.pop(TOKEN_ENV, None)
+        if "env" in kwargs:
+            kwargs["env"] = env
+        return await super().start_kernel(kernel_id=kernel_id, path=path, **kwargs)
+
+
+def new_token() -> str:
+    """A fresh URL-safe token with 256 bits of entropy, as JupyterLab generates."""
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class VoilaLaunch:
+    """What to run and with which extra environment; ``url`` is the one to open."""
+
+    argv: list[str]
+    env: dict[str, str] = field(repr=False)
+    url: str = field(repr=False)
+
+
+def voila_command(
+    notebook: Path,
+    port: int,
+    *,
+    token: str | None,
+    max_kernels: int = DEFAULT_MAX_KERNELS,
+    idle_timeout_s: int = DEFAULT_IDLE_TIMEOUT_S,
+) -> VoilaLaunch:
+    """The Voila invocation for ``notebook``; ``token=None`` serves without authentication."""
+    manager = f"{CappedKernelManager.__module__}.{CappedKernelManager.__name__}"
+    argv = [
+        sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
+        "--Voila.ip=127.0.0.1", "--strip_sources=True", "--show_tracebacks=False",
+        f"--VoilaConfiguration.multi_kernel_manager_class={manager}",
+        f"--CappedKernelManager.max_kernels={max_kernels}",
+        f"--CappedKernelManager.cull_idle_timeout={idle_timeout_s}",
+        "--CappedKernelManager.cull_interval=60",
+    ]  # fmt: skip
+    base = f"http://127.0.0.1:{port}/"
+    if token is None:
+        return VoilaLaunch(argv, {}, base)
+    return VoilaLaunch([*argv, "--token"], {TOKEN_ENV: token}, f"{base}?token={token}")
