@@ -169,3 +169,89 @@ class FakeSource:
         if frame is None or len(frame) == 0:
             return
         yield frame if start is None else frame.loc[frame.index >= start] if frame.index.tz is not None else frame
+
+
+def read_only_disk(monkeypatch: Any, root: Any) -> None:
+    """Make every write under ``root`` fail with EROFS, as on a read-only mount.
+
+    Tests run as root, and root ignores ``chmod``, so the refusal is injected where Python
+    writes: ``open`` for writing, ``os.open`` with a write flag, mkdir, rename, replace,
+    unlink. Reads (pyarrow's included) are untouched.
+    """
+    import builtins
+    import errno
+    import io
+    import os
+
+    base = os.path.realpath(root)
+
+    def inside(path: Any) -> bool:
+        if isinstance(path, int):
+            return False
+        p = os.path.realpath(os.fspath(path))
+        return p == base or p.startswith(base + os.sep)
+
+    def refuse(path: Any) -> None:
+        raise OSError(errno.EROFS, "Read-only file system", os.fspath(path))
+
+    real_open, real_os_open = builtins.open, os.open
+
+    def fake_open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if inside(file) and set(mode) & set("wax+"):
+            refuse(file)
+        return real_open(file, mode, *args, **kwargs)
+
+    def fake_os_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        writing = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+        if inside(path) and flags & writing:
+            refuse(path)
+        return real_os_open(path, flags, *args, **kwargs)
+
+    def guarded(real: Any) -> Any:
+        def fake(path: Any, *args: Any, **kwargs: Any) -> Any:
+            if inside(path):
+                refuse(path)
+            return real(path, *args, **kwargs)
+
+        return fake
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    monkeypatch.setattr(io, "open", fake_open)
+    monkeypatch.setattr(os, "open", fake_os_open)
+    for name in ("mkdir", "rename", "replace", "unlink"):
+        monkeypatch.setattr(os, name, guarded(getattr(os, name)))
+
+
+def full_disk(monkeypatch: Any, root: Any) -> None:
+    """Make every write to a regular file under ``root`` fail with ENOSPC.
+
+    Log lines fail at ``os.write``; data files at ``os.fsync``, where a full disk shows up
+    with delayed allocation (the buffered write itself only fills the page cache).
+    """
+    import errno
+    import os
+    import stat
+
+    base = os.path.realpath(root) + os.sep
+    real_write, real_fsync = os.write, os.fsync
+
+    def full(fd: int) -> bool:
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            return False
+        return target.startswith(base) and stat.S_ISREG(os.fstat(fd).st_mode)
+
+    def fake_write(fd: int, data: Any) -> int:
+        if full(fd):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    def fake_fsync(fd: Any) -> None:
+        fd = fd if isinstance(fd, int) else fd.fileno()
+        if full(fd):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "write", fake_write)
+    monkeypatch.setattr(os, "fsync", fake_fsync)

@@ -110,7 +110,7 @@ def test_a_failing_write_leaves_the_previous_file_intact(cache: ParquetCache, mo
     monkeypatch.undo()
     assert path.read_bytes() == before
     assert temp_files(cache.root) == []
-    log = (cache.root / "ccxt-binance" / "1h" / "BTC_USDT.log.jsonl").read_text().splitlines()
+    log = cache._log_path(KEY).read_text().splitlines()
     assert '"status": "failed"' in log[-1] and "injected failure" in log[-1]
 
 
@@ -211,7 +211,7 @@ def test_cache_conflict_when_the_vendor_revises_history(cache: ParquetCache) -> 
 def test_concurrent_writers_are_serialised_by_the_lock(cache: ParquetCache) -> None:
     import fcntl
 
-    lock_file = cache.root / KEY.relpath().with_suffix(".lock")
+    lock_file = cache.lock_path(KEY)
     with cache.lock(KEY), open(lock_file, "a+") as fh, pytest.raises(BlockingIOError):  # a second writer waits
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
 

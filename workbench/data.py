@@ -31,6 +31,11 @@ committed atomically, so an interrupted download resumes where it stopped. Onlin
 sources never store the still-open current bar. ``offline=True`` (or
 ``WORKBENCH_OFFLINE=1``) serves from the cache and raises :class:`CacheMissError` naming
 the missing range. Every fetch, ok or failed, is appended to the entry's log.
+Every read from the cache is verified (footer checksum, stored key, SHA-256 of the bars,
+OHLC rules) before it is served: a corrupt file raises :class:`CacheCorruptError` and is
+moved aside, and the next load (or ``refresh=True``) fetches a fresh copy. A cache that
+cannot be written (read-only, disk full) raises :class:`CacheAccessError`; offline reads of
+what it holds still work.
 
 Each frame carries its instrument metadata in ``frame.attrs``: symbol, name, asset class,
 currency, lot and tick size, timeframe, source, ``adjusted`` and the data's SHA-256.
@@ -38,6 +43,7 @@ currency, lot and tick size, timeframe, source, ``adjusted`` and the data's SHA-
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -50,6 +56,7 @@ from workbench.adapters.store import CacheEntry, CacheKey, ParquetCache, content
 from workbench.config import cache_dir
 from workbench.config import offline as offline_env
 from workbench.errors import (
+    CacheAccessError,
     CacheMissError,
     DataError,
     DataValidationError,
@@ -306,7 +313,8 @@ def _load_one(
     offline: bool,
     refresh: bool,
     checkpoint_seconds: float,
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, str | None]:
+    """The bars of one symbol and, when the cache verified exactly these bars, their hash."""
     if cache is None or not getattr(src, "cacheable", True):
         if offline and src.online:
             raise CacheMissError(f"{src.name}:{symbol}: offline and caching is off")
@@ -320,7 +328,7 @@ def _load_one(
         frame = _complete(
             src, chunks[0] if len(chunks) == 1 else pd.concat(chunks), timeframe, _now(src)
         )
-        return frame.loc[start:end]
+        return frame.loc[start:end], None
     key = CacheKey(src.name, symbol, timeframe)
     upstream = src.upstream(symbol) if hasattr(src, "upstream") else None
     entry = None if refresh else _check_entry(cache.info(key), src, upstream, key)
@@ -352,31 +360,35 @@ def _load_one(
                 try:
                     entry = fill.run(entry, gap)
                 except BaseException as exc:
-                    cache.record(
-                        key,
-                        "failed",
-                        error=f"{type(exc).__name__}: {exc}",
-                        requested=[_iso(gap[0]), _iso(gap[1])],
-                    )
+                    with contextlib.suppress(CacheAccessError):  # a full disk: keep the first error
+                        cache.record(
+                            key,
+                            "failed",
+                            error=f"{type(exc).__name__}: {exc}",
+                            requested=[_iso(gap[0]), _iso(gap[1])],
+                        )
                     raise
-    frame = cache.read(key, start, end)
-    if frame is None or frame.empty:
+    got = cache.read_verified(key, start, end)
+    if got is None or got[0].empty:
         info = cache.info(key)
         raise NoDataError(
             f"[no_data_in_range] {key}: no bars between {_iso(start) or 'start'} and {_iso(end) or 'end'}"
             + (f"; the data covers {info.first} .. {info.last}" if info else "")
         )
-    return frame
+    return got
 
 
-def _attrs(src: PriceSource, symbol: str, timeframe: str, frame: pd.DataFrame) -> dict[str, Any]:
+def _attrs(
+    src: PriceSource, symbol: str, timeframe: str, frame: pd.DataFrame, sha256: str | None
+) -> dict[str, Any]:
+    """Instrument metadata plus the data's SHA-256 (``sha256``: already verified by the cache)."""
     meta = {
         k: v
         for k, v in src.metadata(symbol).items()
         if k not in ("source", "repairs", "file", "sha256", "rows", "start", "end")
     }
     return {**meta, "symbol": symbol, "source": src.name, "timeframe": timeframe, "adjusted": bool(src.adjusted),
-            "sha256": content_hash(frame)}  # fmt: skip
+            "sha256": sha256 or content_hash(frame)}  # fmt: skip
 
 
 def load_prices(
@@ -417,7 +429,8 @@ def load_prices(
     offline : bool, optional
         Serve from the cache only; default from ``WORKBENCH_OFFLINE``.
     refresh : bool
-        Re-download and replace the cached series.
+        Re-download and replace the cached series (the way back after a
+        :class:`~workbench.errors.CacheCorruptError`).
     min_bars : int, optional
         Raise :class:`InsufficientHistoryError` if fewer bars come back.
     progress : bool, optional
@@ -451,16 +464,17 @@ def load_prices(
 
     def one(sym: str) -> pd.DataFrame:
         native = src.native_timeframe(sym, timeframe)
-        frame = _load_one(src, sym, native, s, e, store, is_offline, refresh, checkpoint_seconds)
+        frame, sha256 = _load_one(src, sym, native, s, e, store, is_offline, refresh,
+                                  checkpoint_seconds)  # fmt: skip
         if timeframe is not None and timeframe != native:
-            frame = resample_ohlcv(frame, timeframe, source_timeframe=native)
+            frame, sha256 = resample_ohlcv(frame, timeframe, source_timeframe=native), None
         tf = timeframe or native
         if min_bars is not None and len(frame) < min_bars:
             raise InsufficientHistoryError(
                 f"[min_bars] {sym}: {len(frame)} {tf} bars between {frame.index[0]} and "
                 f"{frame.index[-1]}, fewer than the {min_bars} asked for"
             )
-        frame.attrs = _attrs(src, sym, tf, frame)
+        frame.attrs = _attrs(src, sym, tf, frame, sha256)
         return frame
 
     if single:

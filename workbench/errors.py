@@ -94,16 +94,15 @@ class CacheMissError(NoDataError):
 class CacheCorruptError(DataError):
     """A cached file fails its integrity check (hash, schema, stored symbol or OHLC rules).
 
-    The file is quarantined (renamed aside, never overwritten in place before a good copy
-    exists); ``load_prices(..., refresh=True)`` fetches a fresh copy.
+    The cache renames the file aside (never overwritten in place before a good copy exists;
+    the reason says where it went); ``load_prices(..., refresh=True)`` fetches a fresh copy.
     """
 
     def __init__(self, path: object, reason: str) -> None:
         self.path = path
         self.reason = reason
         super().__init__(
-            f"[cache_corrupt] {path}: {reason}; the file was quarantined, "
-            "reload with refresh=True to fetch a fresh copy"
+            f"[cache_corrupt] {path}: {reason}; reload with refresh=True to fetch a fresh copy"
         )
 
 
