@@ -227,7 +227,8 @@ LOOKAHEAD_CASES = [
 @pytest.mark.parametrize(("name", "data", "params"), LOOKAHEAD_CASES, ids=[c[0] for c in LOOKAHEAD_CASES])
 def test_every_builtin_passes_the_lookahead_guard(request, name, data, params):
     prices = request.getfixturevalue(data)
-    assert wb.check_lookahead(name, prices, params, cuts=6, commission=0.001) >= 5
+    sample = 8 if name == "ml_classifier" else 64  # the ML strategy refits on every run
+    assert wb.check_lookahead(name, prices, params, cuts=6, sample=sample, commission=0.001) >= 5
 
 
 @dataclass(frozen=True, kw_only=True)
