@@ -13,6 +13,7 @@ import pytest
 import workbench as wb
 from workbench.adapters.store import ParquetCache
 from workbench.errors import (
+    DataReadError,
     DataValidationError,
     InsufficientHistoryError,
     NoDataError,
@@ -198,3 +199,150 @@ def test_repairs_never_modify_the_callers_frame() -> None:
         warnings.simplefilter("ignore", DataRepairWarning)
         wb.validate_ohlcv(d, repair=True)
     pd.testing.assert_frame_equal(d, before)
+
+
+# -- issue 9: every rule named ---------------------------------------------------------------
+
+def csv(tmp_path: Path, dates: list[object], *, opens: list[str] | None = None, name: str = "x") -> Path:
+    """A small CSV with the given timestamp column (and, optionally, raw Open cells)."""
+    opens = opens or ["1.5"] * len(dates)
+    rows = [f'{d},"{o}",2.0,1.0,1.5,10.0' for d, o in zip(dates, opens, strict=True)]
+    path = tmp_path / f"{name}.csv"
+    path.write_text("Date,Open,High,Low,Close,Volume\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def read(path: Path, **kw: object) -> pd.DataFrame:
+    return wb.load_prices(path.stem, source=wb.get_source(f"file:{path}", **kw))
+
+
+def utc(*days: str) -> list[pd.Timestamp]:
+    return [pd.Timestamp(d, tz="UTC") for d in days]
+
+
+def test_a_missing_timestamp_is_an_error_not_sorted_first(cache: ParquetCache) -> None:
+    d = bars()
+    d.index = d.index.insert(2, pd.NaT).delete(3)  # row 2 has no time
+    with pytest.raises(DataValidationError, match=r"^\[valid_timestamps\] X: timestamp at row 2 is missing \(NaT\)"):
+        load(d, cache)
+    assert cached_files(cache) == []
+
+
+def test_bars_stamped_in_the_future_are_rejected() -> None:
+    now = pd.Timestamp("2024-01-03 12:00", tz="UTC")
+    d = bars()  # daily bars 2024-01-01 .. 01-06
+    wb.validate_ohlcv(d.iloc[:5], now=now)  # 01-05: within one bar + one day of now
+    with pytest.raises(DataValidationError, match=r"^\[no_future_bars\] prices: bar 2024-01-06 .* in the future") as info:
+        wb.validate_ohlcv(d, now=now)
+    assert info.value.timestamp == pd.Timestamp("2024-01-06", tz="UTC")
+    later = d.set_axis(d.index + pd.DateOffset(years=200))  # the wall clock by default
+    with pytest.raises(DataValidationError, match="no_future_bars"):
+        wb.validate_ohlcv(later)
+
+
+@pytest.mark.parametrize("price", [1e308, 2e12])
+def test_prices_no_market_has_are_rejected(cache: ParquetCache, price: float) -> None:
+    d = bars()
+    d.iloc[3, :4] = price
+    err = rejected(d, cache, "plausible_prices", "2024-01-04")
+    assert "bound 1e+12" in str(err) and f"'High': {price!r}" in str(err)
+    assert wb.validate_ohlcv(d, max_price=1e309)["High"].max() == price  # the bound is a keyword
+
+
+def test_integer_columns_are_cast_with_a_warning() -> None:
+    d = bars().astype({"Volume": "int64", "Open": "int64"})
+    with pytest.warns(DataRepairWarning, match=r"cast column\(s\) Open \(int64\), Volume \(int64\) to float64"):
+        out = wb.validate_ohlcv(d)
+    assert (out.dtypes == "float64").all()
+
+
+@pytest.mark.parametrize("cell", ["1,5", "1,234.5", "12 USD"])
+def test_a_value_that_is_not_a_number_names_the_column_and_row(tmp_path: Path, cell: str) -> None:
+    path = csv(tmp_path, ["2020-01-02", "2020-01-03"], opens=["1.5", cell])
+    with pytest.raises(DataValidationError, match=rf"^\[numeric_values\] x: column Open at row 1 .*2020-01-03.* {cell!r}"):
+        read(path, tz="UTC")
+
+
+@pytest.mark.parametrize(
+    ("dates", "order", "expected"),
+    [
+        (["05/01/2020", "13/01/2020"], "day-first", ("2020-01-05", "2020-01-13")),
+        (["01/05/2020", "01/13/2020"], "month-first", ("2020-01-05", "2020-01-13")),
+        (["05.01.2020 09:30", "13.01.2020 09:30"], "day-first", ("2020-01-05 09:30", "2020-01-13 09:30")),
+    ],
+)
+def test_the_date_order_is_inferred_from_unambiguous_rows(tmp_path: Path, dates: list[str], order: str,
+                                                          expected: tuple[str, str]) -> None:  # fmt: skip
+    with pytest.warns(DataRepairWarning, match=rf"dates read {order} .*, inferred from row 1"):
+        got = read(csv(tmp_path, dates), tz="UTC")
+    assert list(got.index) == utc(*expected)
+
+
+@pytest.mark.parametrize(
+    ("dates", "kw", "message"),
+    [
+        (["13/01/2020", "01/14/2020"], {}, r"rows disagree on the date order: row 0 '13/01/2020' is day-first, row 1"),
+        (["01/02/2020", "01/03/2020"], {}, r"every date reads both ways .* row 0 '01/02/2020'.*pass dayfirst="),
+        (["01/02/2020", "13/02/2020"], {"dayfirst": False}, r"dayfirst=False but row 1 '13/02/2020' is day-first"),
+    ],
+)
+def test_dates_in_no_single_order_are_rejected(tmp_path: Path, dates: list[str], kw: dict, message: str) -> None:
+    with pytest.raises(DataValidationError, match=r"^\[date_order\] x: " + message) as info:
+        read(csv(tmp_path, dates), tz="UTC", **kw)
+    assert info.value.rule == "date_order"
+
+
+def test_an_explicit_date_order_reads_ambiguous_dates_silently(tmp_path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataRepairWarning)
+        got = read(csv(tmp_path, ["01/02/2020", "01/03/2020"]), tz="UTC", dayfirst=True)
+    assert list(got.index) == utc("2020-02-01", "2020-03-01")
+
+
+@pytest.mark.parametrize(("unit", "scale"), [("s", 1), ("ms", 10**3), ("us", 10**6), ("ns", 10**9)])
+def test_epoch_timestamps_get_the_unit_their_magnitude_implies(tmp_path: Path, unit: str, scale: int) -> None:
+    stamps = [1_577_836_800 * scale, 1_577_923_200 * scale]  # 2020-01-01, 2020-01-02 in `unit`
+    got = read(csv(tmp_path, stamps))  # epoch time is UTC: no tz= needed
+    assert list(got.index) == utc("2020-01-01", "2020-01-02")
+
+
+def test_epoch_timestamps_of_mixed_units_and_yyyymmdd_integers(tmp_path: Path) -> None:
+    with pytest.raises(DataValidationError, match=r"^\[epoch_unit\] x: .* row 0 \(1577836800\) reads as s, row 1 \(1577923200000\) as ms"):
+        read(csv(tmp_path, [1_577_836_800, 1_577_923_200_000]))
+    got = read(csv(tmp_path, [20200102, 20200103], name="y"))
+    assert list(got.index) == utc("2020-01-02", "2020-01-03")
+
+
+def _no_permission(*args: object, **kwargs: object) -> pd.DataFrame:
+    raise PermissionError(13, "Permission denied", str(args[0]))
+
+
+@pytest.mark.parametrize(
+    ("case", "rule", "says"),
+    [
+        ("missing", "file_missing", "no such file"),
+        ("empty", "file_empty", "empty (0 bytes)"),
+        ("directory", "file_unreadable", "is a directory"),
+        ("no_permission", "file_unreadable", "permission denied"),
+        ("garbage", "file_unreadable", "not a parquet table"),
+    ],
+)
+def test_unreadable_files_are_one_typed_line_naming_the_real_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str, rule: str, says: str
+) -> None:
+    path = tmp_path / ("spy.parquet" if case == "garbage" else "spy.csv")
+    if case == "empty":
+        path.touch()
+    elif case == "directory":
+        path.mkdir()
+    elif case == "garbage":
+        path.write_bytes(b"\x00not parquet\xff" * 10)
+    elif case == "no_permission":
+        csv(tmp_path, ["2020-01-02"], name="spy")
+        monkeypatch.setattr(pd, "read_csv", _no_permission)  # tests run as root: chmod cannot deny
+    src = wb.get_source(f"file:{tmp_path}/{{symbol}}{path.suffix}")
+    with pytest.raises(DataReadError) as info:
+        wb.load_prices("spy", source=src)  # the lower-case symbol names the real file
+    assert isinstance(info.value, OSError)
+    assert str(info.value).startswith(f"[{rule}] ") and str(path.resolve()) in str(info.value)
+    assert says in str(info.value) and "\n" not in str(info.value)

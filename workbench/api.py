@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import platform
 from importlib import metadata
 from typing import Any
@@ -17,10 +19,15 @@ from workbench.errors import ParameterError, UnknownSymbolError
 from workbench.market import validate_ohlcv
 from workbench.strategies import BUILTINS
 from workbench.strategy.base import FunctionStrategy, Strategy
-from workbench.strategy.metrics import returns_from_equity, summary
+from workbench.strategy.metrics import (
+    check_periods_per_year,
+    check_risk_free_rate,
+    returns_from_equity,
+    summary,
+)
 from workbench.strategy.result import BacktestResult, spec_id
 from workbench.trading.broker import PreTradeCheck
-from workbench.trading.costs import CommissionModel, NoSlippage, SlippageModel, commission_from
+from workbench.trading.costs import CommissionModel, SlippageModel, commission_from, slippage_from
 from workbench.trading.enums import CostBasisMethod, FillTiming
 from workbench.trading.events import EventBus
 from workbench.trading.sizing import sizer_from
@@ -76,6 +83,14 @@ def _versions(engine: str, strat: Strategy) -> dict[str, str]:
     if type(strat).__module__.endswith(".ml"):
         out["scikit-learn"] = metadata.version("scikit-learn")
     return out
+
+
+def _cash(value: object) -> float:
+    """Starting cash: a finite number > 0 (a string, True or NaN is a ParameterError)."""
+    v = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else math.nan
+    if not (math.isfinite(v) and v > 0):
+        raise ParameterError(f"cash must be > 0 and finite, got cash={value!r}")
+    return v
 
 
 def _symbol_instrument(symbol: str) -> Instrument:
@@ -144,6 +159,12 @@ def backtest(
 ) -> BacktestResult:
     """Run ``strategy`` over OHLCV bars on the event-driven or the vectorized engine.
 
+    Every argument is validated before prices are loaded: a bad value (``commission=nan``,
+    ``cash="1e4"``, ``risk_free_rate=-2``...) is a :class:`ParameterError` naming it. A
+    strategy whose output breaks its contract (a target outside -1/0/1, NaN or infinite
+    weights) fails the same way on both engines (:func:`~workbench.engines.event.check_target`,
+    :func:`~workbench.engines.event.check_weights`).
+
     Parameters
     ----------
     strategy : str, Strategy class or instance
@@ -158,6 +179,10 @@ def backtest(
         A number is a fraction of notional per fill (0.001 = 10 bps).
     slippage : SlippageModel, optional
         Default: none. ``wb.FixedBps(bps=5)`` moves every fill 5 bps against you.
+    risk_free_rate : float
+        Annual, for the Sharpe ratio; finite and > -1.
+    periods_per_year : float, optional
+        Annualisation factor (default: from the bar spacing); finite and > 0.
     size : "all", float in (0, 1], int, or Sizer
         Signal strategies: all equity in whole lots (default), a fraction of equity, or a
         fixed quantity. Portfolio strategies size from their weights.
@@ -187,15 +212,17 @@ def backtest(
     strat = resolve_strategy(strategy, params)
     if engine not in ENGINES:
         raise ParameterError(f"engine must be one of {ENGINES}, got {engine!r}")
-    prices, symbols = _prepare(strat, prices)
-    cash = float(cash)
-    if not (np.isfinite(cash) and cash > 0):
-        raise ParameterError(f"cash must be > 0, got {cash!r}")
+    # every argument is checked before any data is loaded or any engine runs
+    cash = _cash(cash)
     comm = commission_from(commission)
-    slip = slippage or NoSlippage()
+    slip = slippage_from(slippage)
     sizer = sizer_from(size)
+    risk_free_rate = check_risk_free_rate(risk_free_rate)
+    if periods_per_year is not None:
+        periods_per_year = check_periods_per_year(periods_per_year)
     timing = FillTiming.parse(fill_timing)
     basis = CostBasisMethod.parse(cost_basis)
+    prices, symbols = _prepare(strat, prices)
     costs = {"cash": cash, "commission": comm, "slippage": slip, "fill_timing": timing}
 
     if engine == "vectorized" and (pre_trade_check is not None or strat.kind == "bar"):

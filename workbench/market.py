@@ -13,12 +13,25 @@ Schema
   such series carry ``Open = High = Low = Close``.
 
 Validation (:func:`validate_ohlcv`) raises :class:`~workbench.errors.DataValidationError`
-naming the rule and the first offending timestamp. With ``repair=True`` two problems are
-repaired instead, each with a :class:`DataRepairWarning`: an unsorted index is sorted
-(stable), and duplicate timestamps whose rows are identical are dropped. Duplicates whose
-rows *differ* are always rejected (``duplicate_conflict``). Naive timestamps are rejected
-unless a time zone is given explicitly (``tz="America/New_York"``); aware timestamps in
-another zone are converted to UTC (lossless).
+naming the rule and the first offending timestamp (or row, counting from 0, when the row
+has no usable timestamp). With ``repair=True`` two problems are repaired instead, each with
+a :class:`DataRepairWarning`: an unsorted index is sorted (stable), and duplicate
+timestamps whose rows are identical are dropped. Duplicates whose rows *differ* are always
+rejected (``duplicate_conflict``). Naive timestamps are rejected unless a time zone is
+given explicitly (``tz="America/New_York"``); aware timestamps in another zone are
+converted to UTC (lossless). A missing timestamp (NaT) is an error, never sorted first.
+
+Plausibility (values no market has, usually a unit or parsing error upstream):
+
+- prices above :data:`MAX_PRICE` (1e12, ``max_price=`` to change) are rejected
+  (``plausible_prices``);
+- bars stamped after now + one bar + :data:`FUTURE_TOLERANCE` (one day: clock skew and
+  time zones) are rejected (``no_future_bars``). Synthetic frames
+  (``attrs["source"] == "synthetic"``) may lie in the future: they are not market data.
+
+Columns must be numbers (``numeric_values``: ``"1,5"`` or ``"1,234.5"`` strings name the
+column and first row); integer (or numeric-string) columns are cast to float64 with a
+:class:`DataRepairWarning` saying so.
 
 Timeframes are strings ``<n><unit>`` with ccxt's units: ``m`` minute, ``h`` hour, ``d``
 day, ``w`` week (Monday start), ``M`` month (calendar month start): ``"1m"``, ``"5m"``,
@@ -38,25 +51,38 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from workbench.errors import DataError, DataValidationError, NoDataError
+from workbench.errors import DataError, DataValidationError, NoDataError, ParameterError
 
 __all__ = [
     "OHLCV_COLUMNS",
+    "MAX_PRICE",
+    "FUTURE_TOLERANCE",
     "DataRepairWarning",
     "PriceSource",
     "parse_timeframe",
     "timeframe_offset",
     "timeframe_nanos",
     "validate_ohlcv",
+    "float_columns",
     "resample_ohlcv",
 ]
 
 OHLCV_COLUMNS = ["Open", "High", "Low", "Close", "Volume"]
 _PRICES = ["Open", "High", "Low", "Close"]
 
+MAX_PRICE = 1e12
+"""Largest plausible price (rule ``plausible_prices``). No instrument trades near it (the
+dearest shares are ~1e6, BRK.A ~7e5); above it a price is a unit or parsing error (1e308,
+epoch stamps read as prices...). Pass ``max_price=`` to :func:`validate_ohlcv` to change it."""
+
+FUTURE_TOLERANCE = pd.Timedelta(days=1)
+"""Slack beyond now + one bar for the ``no_future_bars`` rule: clock skew, and local session
+dates that start before the same UTC date (UTC+14 at most)."""
+
 
 class DataRepairWarning(UserWarning):
-    """A documented repair was applied to market data (sorted index, identical duplicates)."""
+    """A documented repair was applied to market data (sorted index, identical duplicates,
+    integer columns cast to float64, a date order inferred from a file)."""
 
 
 _TF = re.compile(r"^([1-9][0-9]*)(m|h|d|w|M)$")
@@ -184,64 +210,123 @@ def _repair_order(frame: pd.DataFrame, name: str, repair: bool) -> pd.DataFrame:
     return frame
 
 
-def validate_ohlcv(
-    frame: pd.DataFrame, name: str = "prices", *, tz: str | None = None, repair: bool = False
-) -> pd.DataFrame:
-    """Check ``frame`` against the OHLCV schema; return it (as float64) if it passes.
+def _row_label(index: pd.Index, i: int) -> str:
+    """``row i (timestamp)``: a row without a usable timestamp is still findable."""
+    ts = index[i]
+    return f"row {i}" if pd.isna(ts) else f"row {i} ({ts})"
 
-    Rules, checked in this order: ``non_empty``, ``columns``, ``tz_aware_utc``,
-    ``sorted_index``, ``duplicate_conflict``, ``unique_index``, ``finite_prices``,
-    ``positive_prices``, ``high_ge_low``, ``open_in_range``, ``close_in_range``,
-    ``non_negative_volume``.
 
-    Parameters
-    ----------
-    frame : DataFrame
-        Bars with at least the OHLCV columns and a DatetimeIndex.
-    name : str
-        Used in error messages (the symbol).
-    tz : str, optional
-        The time zone of *naive* timestamps; without it naive timestamps are rejected.
-    repair : bool
-        Sort an unsorted index and drop identical duplicates, each with a
-        :class:`DataRepairWarning`, instead of raising. The input is never modified.
+def _numeric(frame: pd.DataFrame, col: str, name: str) -> pd.Series:
+    """One non-float column as float64, or the ``numeric_values`` error at its first bad cell."""
+    values = frame[col]
+    if values.dtype.kind == "b":
+        raise DataValidationError("numeric_values", f"{name}: column {col} holds booleans, not numbers")
+    if values.dtype.kind in "iu":
+        return values.astype("float64")
+    parsed = pd.to_numeric(values, errors="coerce")
+    bad = (parsed.isna() & values.notna()).to_numpy()
+    if bad.any():
+        i = int(np.argmax(bad))
+        raw = values.iloc[i]
+        hint = (" (comma decimal or thousands separator? numbers need '.' as the decimal point "
+                "and no grouping)") if isinstance(raw, str) and "," in raw else ""  # fmt: skip
+        ts = frame.index[i]
+        raise DataValidationError(
+            "numeric_values",
+            f"{name}: column {col} at {_row_label(frame.index, i)} is not a number: {raw!r}{hint}",
+            None if pd.isna(ts) else ts,
+        )
+    return parsed.astype("float64")
 
-    >>> idx = pd.DatetimeIndex(["2020-01-02"], tz="UTC", name="timestamp")
-    >>> df = pd.DataFrame({"Open": [1.0], "High": [2.0], "Low": [0.5], "Close": [1.5],
-    ...                    "Volume": [10.0]}, index=idx)
-    >>> validate_ohlcv(df).shape
-    (1, 5)
+
+def float_columns(frame: pd.DataFrame, columns: list[str], name: str = "prices") -> pd.DataFrame:
+    """``frame[columns]`` as float64, or the ``numeric_values`` error naming the first bad cell.
+
+    Float columns pass as they are (the fast path of every validated source). Integer or
+    numeric-string columns are cast with one :class:`DataRepairWarning` naming them, so a
+    change of type is never silent; anything else (``"1,5"``, ``"n/a"``) is an error.
     """
-    if frame is None or len(frame) == 0:
-        raise NoDataError(f"{name}: no bars (an empty frame is never valid data)")
-    missing = [c for c in OHLCV_COLUMNS if c not in frame.columns]
-    if missing:
+    sub = frame[columns]
+    odd = [c for c, dt in sub.dtypes.items() if dt.kind != "f"]
+    if not odd:
+        return sub.astype("float64")
+    cast = {c: _numeric(sub, c, name) for c in odd}
+    kinds = ", ".join(f"{c} ({sub[c].dtype})" for c in odd)
+    warnings.warn(f"{name}: cast column(s) {kinds} to float64", DataRepairWarning, stacklevel=3)
+    return pd.DataFrame({c: cast.get(c, sub[c]) for c in columns}, index=sub.index).astype("float64")
+
+
+def _check_timestamps(idx: pd.DatetimeIndex, name: str) -> None:
+    """A NaT has no place in time: sorting would silently put it first (``valid_timestamps``)."""
+    if idx.hasnans:
+        i = int(np.argmax(idx.isna()))
+        after = f", after {idx[i - 1]}" if i > 0 and idx[i - 1] is not pd.NaT else ""
         raise DataValidationError(
-            "columns", f"{name}: missing column(s) {missing}; expected {OHLCV_COLUMNS}"
+            "valid_timestamps", f"{name}: timestamp at row {i} is missing (NaT){after}; every bar needs a time"
         )
-    idx = frame.index
-    if not isinstance(idx, pd.DatetimeIndex):
+
+
+def _bar_nanos(idx: pd.DatetimeIndex, attrs: dict[str, object]) -> int:
+    """One bar's length: the stated timeframe, else the median spacing (0 for one bar)."""
+    tf = attrs.get("timeframe")
+    if isinstance(tf, str) and _TF.match(tf):
+        return timeframe_nanos(tf)
+    return int(np.median(np.diff(idx.asi8))) if len(idx) > 1 else 0
+
+
+def _check_future(idx: pd.DatetimeIndex, attrs: dict[str, object], name: str, now: object) -> None:
+    """Bars after now + one bar + :data:`FUTURE_TOLERANCE` cannot have traded yet
+    (``no_future_bars``): usually a unit (ms read as s) or date-order error upstream."""
+    if attrs.get("source") == "synthetic":
+        return
+    clock = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+    limit = clock.value + FUTURE_TOLERANCE.value
+    if int(idx.asi8[-1]) <= limit:  # sorted: the last bar is the latest (the fast path)
+        return
+    i = int(np.searchsorted(idx.asi8, limit + _bar_nanos(idx, attrs), side="right"))
+    if i < len(idx):
         raise DataValidationError(
-            "tz_aware_utc", f"{name}: index must be a DatetimeIndex, got {type(idx).__name__}"
+            "no_future_bars",
+            f"{name}: bar {idx[i]} is in the future (now {clock.floor('s')}; allowed: one bar + "
+            f"{FUTURE_TOLERANCE}); a timestamp unit or date-order error?",
+            idx[i],
         )
-    if idx.tz is None or str(idx.tz) != "UTC" or idx.name != "timestamp" or idx.unit != "ns":
-        frame = frame.set_axis(_utc_index(idx, name, tz).as_unit("ns"), axis=0)
-    frame = _repair_order(frame, name, repair)
-    idx = frame.index
-    out = frame[OHLCV_COLUMNS].astype("float64")
-    arr = out.to_numpy()
-    o, h, lo, c, v = (arr[:, i] for i in range(5))
-    prices = arr[:, :4]
+
+
+def _prices_at(out: pd.DataFrame, ts: object) -> dict[str, float]:
+    return {k: float(v) for k, v in out.loc[ts, _PRICES].items()}  # plain floats, no np.float64(...)
+
+
+def _price_error(out: pd.DataFrame, prices: np.ndarray, name: str, max_price: float) -> DataValidationError:
+    """The first broken price rule, in the documented order (finite, positive, plausible)."""
+    idx = out.index
     bad = ~np.isfinite(prices).all(axis=1)
     if bad.any():
         ts = _first_bad(idx, bad)
-        raise DataValidationError("finite_prices", f"{name}: NaN or infinite price at {ts}", ts)
+        return DataValidationError("finite_prices", f"{name}: NaN or infinite price at {ts}", ts)
     bad = (prices <= 0).any(axis=1)
     if bad.any():
         ts = _first_bad(idx, bad)
-        raise DataValidationError(
-            "positive_prices", f"{name}: zero or negative price at {ts}: {dict(out.loc[ts, _PRICES])}", ts
+        return DataValidationError(
+            "positive_prices", f"{name}: zero or negative price at {ts}: {_prices_at(out, ts)}", ts
         )
+    ts = _first_bad(idx, (prices > max_price).any(axis=1))
+    return DataValidationError(
+        "plausible_prices",
+        f"{name}: price above the plausibility bound {max_price:g} at {ts}: {_prices_at(out, ts)} "
+        "(a unit or parsing error? pass max_price= to allow it)",
+        ts,
+    )
+
+
+def _check_bars(out: pd.DataFrame, name: str, max_price: float) -> None:
+    """Price and volume rules on float64 bars, one vectorised pass when everything is fine."""
+    idx = out.index
+    arr = out.to_numpy()
+    o, h, lo, c, v = (arr[:, i] for i in range(5))
+    prices = arr[:, :4]
+    if not ((prices > 0) & (prices <= max_price)).all():  # NaN and inf fail both comparisons
+        raise _price_error(out, prices, name, max_price)
     bad = h < lo
     if bad.any():
         ts = _first_bad(idx, bad)
@@ -264,6 +349,68 @@ def validate_ohlcv(
         raise DataValidationError(
             "non_negative_volume", f"{name}: negative volume {v[bad][0]} at {ts}", ts
         )
+
+
+def validate_ohlcv(
+    frame: pd.DataFrame,
+    name: str = "prices",
+    *,
+    tz: str | None = None,
+    repair: bool = False,
+    max_price: float = MAX_PRICE,
+    now: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Check ``frame`` against the OHLCV schema; return it (as float64) if it passes.
+
+    Rules, checked in this order: ``non_empty``, ``columns``, ``tz_aware_utc`` (a
+    DatetimeIndex), ``numeric_values``, ``valid_timestamps`` (no NaT), ``tz_aware_utc``
+    (aware, or ``tz`` given), ``sorted_index``, ``duplicate_conflict``, ``unique_index``,
+    ``no_future_bars``, ``finite_prices``, ``positive_prices``, ``plausible_prices``,
+    ``high_ge_low``, ``open_in_range``, ``close_in_range``, ``non_negative_volume``.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Bars with at least the OHLCV columns and a DatetimeIndex.
+    name : str
+        Used in error messages (the symbol).
+    tz : str, optional
+        The time zone of *naive* timestamps; without it naive timestamps are rejected.
+    repair : bool
+        Sort an unsorted index and drop identical duplicates, each with a
+        :class:`DataRepairWarning`, instead of raising. The input is never modified.
+    max_price : float
+        The ``plausible_prices`` bound (default :data:`MAX_PRICE`, 1e12).
+    now : Timestamp, optional
+        The clock of the ``no_future_bars`` rule (default: the wall clock, UTC).
+
+    >>> idx = pd.DatetimeIndex(["2020-01-02"], tz="UTC", name="timestamp")
+    >>> df = pd.DataFrame({"Open": [1.0], "High": [2.0], "Low": [0.5], "Close": [1.5],
+    ...                    "Volume": [10.0]}, index=idx)
+    >>> validate_ohlcv(df).shape
+    (1, 5)
+    """
+    if frame is None or len(frame) == 0:
+        raise NoDataError(f"{name}: no bars (an empty frame is never valid data)")
+    missing = [c for c in OHLCV_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataValidationError(
+            "columns", f"{name}: missing column(s) {missing}; expected {OHLCV_COLUMNS}"
+        )
+    if not (max_price > 0):
+        raise ParameterError(f"max_price must be > 0, got max_price={max_price!r}")
+    idx = frame.index
+    if not isinstance(idx, pd.DatetimeIndex):
+        raise DataValidationError(
+            "tz_aware_utc", f"{name}: index must be a DatetimeIndex, got {type(idx).__name__}"
+        )
+    out = float_columns(frame, OHLCV_COLUMNS, name)
+    _check_timestamps(idx, name)
+    if idx.tz is None or str(idx.tz) != "UTC" or idx.name != "timestamp" or idx.unit != "ns":
+        out = out.set_axis(_utc_index(idx, name, tz).as_unit("ns"), axis=0)
+    out = _repair_order(out, name, repair)
+    _check_future(out.index, frame.attrs, name, now)
+    _check_bars(out, name, max_price)
     out.attrs = dict(frame.attrs)
     return out
 

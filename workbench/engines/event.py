@@ -33,7 +33,7 @@ from workbench.trading.values import Instrument
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["EventRun", "PanelRun", "run_targets", "run_weights", "check_weights", "curves", "fill_cost"]
+__all__ = ["EventRun", "PanelRun", "run_targets", "run_weights", "check_target", "check_weights", "curves", "fill_cost"]
 
 
 class EventRun:
@@ -73,16 +73,22 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _check_target(target: pd.Series, index: pd.Index) -> np.ndarray:
-    if not target.index.equals(index):
+def check_target(target: pd.Series | np.ndarray, index: pd.Index) -> np.ndarray:
+    """Validate a target exposure: the prices' index and only -1, 0 or 1 (NaN, 2.0, inf are
+    errors). Both engines call this one function (one column per strategy for a grid), so
+    a bad strategy fails with the same message whichever engine runs it."""
+    if isinstance(target, pd.Series) and not target.index.equals(index):
         raise ParameterError("target must have exactly the index of the prices")
-    tgt = target.to_numpy(dtype="float64")
-    bad = ~np.isin(tgt, (-1.0, 0.0, 1.0))
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ParameterError(
-            f"target values must be -1, 0 or 1; got {tgt[i]!r} at {index[i]}"
-        )
+    tgt = np.asarray(target, dtype="float64")
+    if len(tgt) != len(index):
+        raise ParameterError(f"target has {len(tgt)} rows for {len(index)} bars of prices")
+    ok = (tgt == 0) | (tgt == 1) | (tgt == -1)  # NaN equals nothing
+    if not ok.all():
+        bad = ~ok
+        row = bad if bad.ndim == 1 else bad.any(axis=1)
+        i = int(np.argmax(row))
+        value = tgt[i] if tgt.ndim == 1 else tgt[i][bad[i]][0]
+        raise ParameterError(f"target values must be -1, 0 or 1; got {float(value)!r} at {index[i]}")
     return tgt
 
 
@@ -105,7 +111,7 @@ def run_targets(
     """Trade ``instrument`` so its position follows ``target`` (+1 long, 0 flat, -1 short)."""
     idx = prices.index
     n = len(idx)
-    tgt = _check_target(target, idx)
+    tgt = check_target(target, idx)
     o, h, lo, c, v = (prices[k].to_numpy(dtype="float64") for k in ("Open", "High", "Low", "Close", "Volume"))
     portfolio = Portfolio(cash, instrument.currency, cost_basis, initial_margin)
     broker = SimulatedBroker(portfolio, commission, slippage, fill_timing, bus, pre_trade_check)

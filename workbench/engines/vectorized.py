@@ -234,10 +234,12 @@ def run_signals(
     fill_timing: FillTiming = FillTiming.NEXT_OPEN,
 ) -> VectorRun:
     """A +1/0/-1 target through ``vbt.Portfolio.from_signals`` (see the module notes)."""
+    from workbench.engines.event import check_target
+
     _check_instrument(instrument)
     fees = _fees(commission)
     slip = _slip(slippage)
-    tgt = target.to_numpy(dtype="float64")
+    tgt = check_target(target, prices.index)  # the event engine's check: same error, same message
     close_mode = fill_timing is FillTiming.SIGNAL_CLOSE
     masks, price, c = _signal_arrays(prices, tgt, slip, close_mode)
     shorts = bool((tgt < 0).any())
@@ -403,9 +405,11 @@ def run_signal_grid(
     Returns (equity, closed-trade count per column). Same conventions as
     :func:`run_signals`, column by column.
     """
+    from workbench.engines.event import check_target
+
     _check_instrument(instrument)
     fees, slip = _fees(commission), _slip(slippage)
-    tgt = np.asarray(targets, dtype="float64")
+    tgt = check_target(targets, prices.index)
     masks, price, c = _signal_arrays(prices, tgt, slip, fill_timing is FillTiming.SIGNAL_CLOSE)
     shorts = bool((tgt < 0).any())
     kw = _size_kwargs(sizer, shorts)

@@ -10,7 +10,8 @@ Conventions (used by every function here unless a parameter overrides them)
   252 or 365 (365 only when there are Saturday bars: FX opens on Sunday evening but is
   not a 24/7 market).
 - **Risk-free rate** ``rf`` is an annual rate, converted per period as
-  ``(1 + rf) ** (1 / ppy) - 1`` and subtracted from each return (default 0).
+  ``(1 + rf) ** (1 / ppy) - 1`` and subtracted from each return (default 0). It must be
+  finite and > -1, and a given ``ppy`` finite and > 0 (:class:`ParameterError` otherwise).
 - **Volatility** is the sample standard deviation (ddof = 1) × √ppy.
 - **Sharpe** = mean(excess) / std(excess, ddof=1) × √ppy (the empyrical/quantstats
   convention); NaN when the standard deviation is 0.
@@ -41,11 +42,16 @@ Conventions (used by every function here unless a parameter overrides them)
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 import pandas as pd
 
+from workbench.errors import ParameterError
+
 __all__ = [
+    "check_risk_free_rate",
+    "check_periods_per_year",
     "periods_per_year",
     "returns_from_equity",
     "total_return",
@@ -70,6 +76,30 @@ __all__ = [
 ]
 
 _DAY_NS = 86_400 * 10**9
+
+
+def _real(value: object) -> float:
+    return float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else math.nan
+
+
+def check_risk_free_rate(rf: object) -> float:
+    """The annual risk-free rate as a float: finite and > -1 (a fraction, 0.04 = 4%).
+
+    At -1 or below ``(1 + rf) ** (1 / ppy)`` has no real value and NaN turns every Sharpe
+    into NaN, so both are a :class:`ParameterError` naming the value instead.
+    """
+    v = _real(rf)
+    if not (math.isfinite(v) and v > -1):
+        raise ParameterError(f"risk_free_rate must be a finite annual rate > -1 (0.04 = 4%), got risk_free_rate={rf!r}")
+    return v
+
+
+def check_periods_per_year(ppy: object) -> float:
+    """``periods_per_year`` as a float: finite and > 0 (it scales every annualised figure)."""
+    v = _real(ppy)
+    if not (math.isfinite(v) and v > 0):
+        raise ParameterError(f"periods_per_year must be a finite number > 0, got periods_per_year={ppy!r}")
+    return v
 
 
 def periods_per_year(index: pd.DatetimeIndex) -> float:
@@ -118,6 +148,7 @@ def annual_volatility(returns: pd.Series, ppy: float) -> float:
 
 
 def sharpe_ratio(returns: pd.Series, ppy: float, rf: float = 0.0) -> float:
+    rf = check_risk_free_rate(rf)
     r = returns.dropna()
     if len(r) < 2:
         return math.nan
@@ -294,7 +325,8 @@ def summary(
     fills: pd.DataFrame | None = None,
 ) -> pd.Series:
     """The headline statistics of a backtest; see :data:`STAT_CONVENTIONS`."""
-    ppy = periods_per_year(equity.index) if ppy is None else float(ppy)
+    ppy = periods_per_year(equity.index) if ppy is None else check_periods_per_year(ppy)
+    rf = check_risk_free_rate(rf)
     rets = returns_from_equity(equity)
     extra = {
         "annual_return": annual_return(rets, ppy),

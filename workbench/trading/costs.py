@@ -6,6 +6,11 @@ execution price`` (never better than ``price``) and ``max_quantity(bar)`` (the v
 ``inf`` when none). The broker clamps a slipped price into the bar's [low, high], so
 slippage can never produce a price the market did not trade.
 
+Every parameter is checked where it is built: a NaN, infinite, negative (or non-numeric)
+rate, amount or bps is a :class:`~workbench.errors.ParameterError` naming the field and the
+value. :func:`commission_from` and :func:`slippage_from` read a backtest's ``commission=``
+and ``slippage=`` arguments the same way.
+
 >>> PercentOfNotional(rate=0.001, minimum=1.0).calculate(10, 50.0, None)
 1.0
 >>> round(FixedBps(bps=10).price(Side.BUY, 100.0, 1, None), 6)
@@ -15,10 +20,11 @@ slippage can never produce a price the market did not trade.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from workbench.errors import InvalidValueError
+from workbench.errors import ParameterError
 from workbench.trading.enums import Side
 from workbench.trading.values import Instrument
 
@@ -35,6 +41,7 @@ __all__ = [
     "HalfSpread",
     "VolumeShare",
     "commission_from",
+    "slippage_from",
 ]
 
 
@@ -49,11 +56,14 @@ class Bar(NamedTuple):
     volume: float
 
 
-def _nonneg(name: str, value: float) -> float:
-    value = float(value)
-    if not (math.isfinite(value) and value >= 0):
-        raise InvalidValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return value
+def _nonneg(owner: str, field: str, value: object) -> float:
+    """A cost parameter as a float, or a ParameterError naming it: a NaN rate would make
+    every comparison false and the fee silently zero."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
+        math.isfinite(value) and value >= 0
+    ):
+        raise ParameterError(f"{owner}: {field} must be a finite number >= 0, got {field}={value!r}")
+    return float(value)
 
 
 @runtime_checkable
@@ -92,10 +102,10 @@ class PercentOfNotional:
     minimum: float = 0.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "rate", _nonneg("commission rate", self.rate))
-        object.__setattr__(self, "minimum", _nonneg("minimum commission", self.minimum))
+        object.__setattr__(self, "rate", _nonneg("PercentOfNotional", "rate", self.rate))
+        object.__setattr__(self, "minimum", _nonneg("PercentOfNotional", "minimum", self.minimum))
         if self.rate >= 1:
-            raise InvalidValueError(f"commission rate is a fraction (< 1), got {self.rate!r}")
+            raise ParameterError(f"PercentOfNotional: rate is a fraction of notional (< 1), got rate={self.rate!r}")
 
     def calculate(self, quantity: float, price: float, instrument: Instrument | None) -> float:
         return max(self.rate * quantity * price * _mult(instrument), self.minimum)
@@ -109,8 +119,8 @@ class PerShare:
     minimum: float = 0.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "rate", _nonneg("per-share rate", self.rate))
-        object.__setattr__(self, "minimum", _nonneg("minimum commission", self.minimum))
+        object.__setattr__(self, "rate", _nonneg("PerShare", "rate", self.rate))
+        object.__setattr__(self, "minimum", _nonneg("PerShare", "minimum", self.minimum))
 
     def calculate(self, quantity: float, price: float, instrument: Instrument | None) -> float:
         return max(self.rate * quantity, self.minimum)
@@ -123,7 +133,7 @@ class FixedPerOrder:
     amount: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "amount", _nonneg("fixed commission", self.amount))
+        object.__setattr__(self, "amount", _nonneg("FixedPerOrder", "amount", self.amount))
 
     def calculate(self, quantity: float, price: float, instrument: Instrument | None) -> float:
         return self.amount
@@ -145,7 +155,7 @@ class FixedBps:
     bps: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "bps", _nonneg("slippage bps", self.bps))
+        object.__setattr__(self, "bps", _nonneg("FixedBps", "bps", self.bps))
 
     def price(self, side: Side, price: float, quantity: float, bar: Bar | None) -> float:
         return price * (1.0 + side.sign * self.bps * 1e-4)
@@ -162,11 +172,11 @@ class HalfSpread:
     spread_bps: float = 0.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "spread", _nonneg("spread", self.spread))
-        object.__setattr__(self, "spread_bps", _nonneg("spread_bps", self.spread_bps))
+        object.__setattr__(self, "spread", _nonneg("HalfSpread", "spread", self.spread))
+        object.__setattr__(self, "spread_bps", _nonneg("HalfSpread", "spread_bps", self.spread_bps))
         if (self.spread > 0) == (self.spread_bps > 0):
-            raise InvalidValueError(
-                f"give exactly one of spread or spread_bps (> 0), got spread={self.spread}, "
+            raise ParameterError(
+                f"HalfSpread: give exactly one of spread or spread_bps (> 0), got spread={self.spread}, "
                 f"spread_bps={self.spread_bps}"
             )
 
@@ -191,10 +201,10 @@ class VolumeShare:
     price_impact: float = 0.1
 
     def __post_init__(self) -> None:
-        limit = _nonneg("volume_limit", self.volume_limit)
+        limit = _nonneg("VolumeShare", "volume_limit", self.volume_limit)
         if not 0 < limit <= 1:
-            raise InvalidValueError(f"volume_limit must be in (0, 1], got {limit!r}")
-        object.__setattr__(self, "price_impact", _nonneg("price_impact", self.price_impact))
+            raise ParameterError(f"VolumeShare: volume_limit must be in (0, 1], got volume_limit={limit!r}")
+        object.__setattr__(self, "price_impact", _nonneg("VolumeShare", "price_impact", self.price_impact))
 
     def price(self, side: Side, price: float, quantity: float, bar: Bar | None) -> float:
         if bar is None or not (bar.volume > 0):
@@ -209,11 +219,33 @@ class VolumeShare:
 
 
 def commission_from(value: float | CommissionModel | None) -> CommissionModel:
-    """A number is a percent-of-notional rate (``0.001`` = 10 bps); ``None`` is free."""
+    """A number is a percent-of-notional rate (``0.001`` = 10 bps); ``None`` or 0 is free.
+
+    The one place a backtest's ``commission=`` is read: NaN, inf, a negative rate or a rate
+    >= 1 is a :class:`ParameterError` naming the value (NaN used to mean "no commission").
+    """
     if value is None:
         return NoCommission()
-    if isinstance(value, int | float):
-        return PercentOfNotional(rate=value) if value > 0 else NoCommission()
     if isinstance(value, CommissionModel):
         return value
-    raise InvalidValueError(f"commission must be a rate or a commission model, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ParameterError(
+            f"commission must be a fraction of notional or a commission model, got commission={value!r}"
+        )
+    if not (math.isfinite(value) and 0 <= value < 1):
+        raise ParameterError(
+            f"commission must be a fraction of notional in [0, 1) (0.001 = 10 bps), got commission={value!r}"
+        )
+    return PercentOfNotional(rate=float(value)) if value > 0 else NoCommission()
+
+
+def slippage_from(value: SlippageModel | None) -> SlippageModel:
+    """``None`` is no slippage; anything but a slippage model is a :class:`ParameterError`
+    (a bare number would be ambiguous: basis points or a fraction?)."""
+    if value is None:
+        return NoSlippage()
+    if isinstance(value, SlippageModel):
+        return value
+    raise ParameterError(
+        f"slippage must be a slippage model, e.g. FixedBps(bps=5), got slippage={value!r}"
+    )

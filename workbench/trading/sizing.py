@@ -9,11 +9,12 @@ the lot size is < 1), so a policy never asks for more than it may spend.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from workbench.errors import InvalidValueError
+from workbench.errors import ParameterError
 from workbench.trading.values import Instrument
 
 __all__ = ["Sizer", "FixedQuantity", "PercentOfEquity", "AllEquity", "sizer_from"]
@@ -57,6 +58,11 @@ def _affordable(budget: float, price: float, instrument: Instrument, cost: CostF
     return max(q, 0.0)
 
 
+def _number(value: object) -> float:
+    """``value`` as a float, NaN for anything that is not a real number (then rejected)."""
+    return float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else math.nan
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class FixedQuantity:
     """Always ``quantity`` units (must be a lot multiple)."""
@@ -64,8 +70,9 @@ class FixedQuantity:
     quantity: float
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.quantity) and self.quantity > 0):
-            raise InvalidValueError(f"fixed quantity must be > 0, got {self.quantity!r}")
+        q = _number(self.quantity)
+        if not (math.isfinite(q) and q > 0):
+            raise ParameterError(f"FixedQuantity: quantity must be a finite number > 0, got quantity={self.quantity!r}")
 
     def size(self, price, equity, cash, instrument, cost) -> float:  # type: ignore[no-untyped-def]
         return self.quantity
@@ -78,8 +85,9 @@ class PercentOfEquity:
     fraction: float
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.fraction) and 0 < self.fraction <= 1):
-            raise InvalidValueError(f"fraction of equity must be in (0, 1], got {self.fraction!r}")
+        f = _number(self.fraction)
+        if not (math.isfinite(f) and 0 < f <= 1):
+            raise ParameterError(f"PercentOfEquity: fraction must be in (0, 1], got fraction={self.fraction!r}")
 
     def size(self, price, equity, cash, instrument, cost) -> float:  # type: ignore[no-untyped-def]
         return _affordable(min(self.fraction * equity, max(equity, 0.0)), price, instrument, cost)
@@ -94,18 +102,20 @@ class AllEquity:
 
 
 def sizer_from(value: object) -> Sizer:
-    """``"all"`` → AllEquity, a float in (0, 1] → PercentOfEquity, an int >= 1 → FixedQuantity."""
-    if isinstance(value, Sizer):
+    """``"all"`` → AllEquity, a float in (0, 1] → PercentOfEquity, an int >= 1 → FixedQuantity.
+
+    The one place a backtest's ``size=`` is read; anything else (NaN, 0, True, 1.5...) is a
+    :class:`ParameterError` naming the value.
+    """
+    if isinstance(value, Sizer) and not isinstance(value, numbers.Number):  # numpy scalars have .size
         return value
     if isinstance(value, str) and value.strip().lower() in ("all", "all_equity", "all-in"):
         return AllEquity()
-    if isinstance(value, bool):
-        raise InvalidValueError(f"size must be 'all', a fraction or a quantity, got {value!r}")
-    if isinstance(value, int) and value >= 1:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1:
         return FixedQuantity(quantity=float(value))
-    if isinstance(value, float) and 0 < value <= 1:
-        return PercentOfEquity(fraction=value)
-    raise InvalidValueError(
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) and 0 < value <= 1:
+        return PercentOfEquity(fraction=float(value))
+    raise ParameterError(
         f"size must be 'all', a fraction of equity in (0, 1], an int quantity >= 1 or a "
-        f"Sizer; got {value!r}"
+        f"Sizer; got size={value!r}"
     )
