@@ -188,6 +188,8 @@ def _data_parser(sub: argparse._SubParsersAction) -> None:
     val.add_argument("--tz", default=None, help="time zone of naive timestamps in the file")
     val.add_argument("--column", action="append", default=[], metavar="FILE=CANONICAL",
                      help="column mapping, e.g. --column 'Adj Close=Close'")  # fmt: skip
+    val.add_argument("--dayfirst", choices=["yes", "no"], default=None,
+                     help="the file's numeric dates are D/M/Y (yes) or M/D/Y (no); default: inferred")  # fmt: skip
     val.add_argument("--source", default=None)
     val.add_argument("--timeframe", default=None)
 
@@ -257,14 +259,15 @@ def _validate(args: argparse.Namespace) -> int:
     from workbench.errors import DataError
 
     target = Path(args.target)
-    if target.exists():
+    if target.exists() or target.suffix.lower() in (".csv", ".parquet", ".pq"):
         mapping = {}
         for item in args.column:
             old, sep, new = item.partition("=")
             if not sep:
                 raise DataError(f"--column expects FILE=CANONICAL, got {item!r}")
             mapping[old] = new or None
-        df = read_ohlcv_file(target, columns=mapping, tz=args.tz)
+        dayfirst = None if args.dayfirst is None else args.dayfirst == "yes"
+        df = read_ohlcv_file(target, columns=mapping, tz=args.tz, dayfirst=dayfirst)
         print(f"valid   {target}: {len(df):,d} bars {df.index[0]} .. {df.index[-1]}")
         return 0
     src = get_source(args.source or "sample")

@@ -165,6 +165,20 @@ def _utc_index(idx: pd.DatetimeIndex, name: str, tz: str | None) -> pd.DatetimeI
     return idx.rename("timestamp")
 
 
+def _as_ns(idx: pd.DatetimeIndex, name: str) -> pd.DatetimeIndex:
+    """Nanosecond stamps; a date outside 1677..2262 (what int64 ns holds) is named, not a crash."""
+    try:
+        return idx.as_unit("ns")
+    except pd.errors.OutOfBoundsDatetime:
+        bad = idx[(idx < pd.Timestamp.min.tz_localize("UTC")) | (idx > pd.Timestamp.max.tz_localize("UTC"))]
+        raise DataValidationError(
+            "timestamp_range",
+            f"{name}: timestamp {bad[0]} is outside {pd.Timestamp.min:%Y-%m-%d} .. "
+            f"{pd.Timestamp.max:%Y-%m-%d} (a far-future bar, or a date or epoch-unit error?)",
+            bad[0],
+        ) from None
+
+
 def _repair_order(frame: pd.DataFrame, name: str, repair: bool) -> pd.DataFrame:
     idx = frame.index
     values = idx.asi8
@@ -267,7 +281,10 @@ def _check_timestamps(idx: pd.DatetimeIndex, name: str) -> None:
 
 
 def _bar_nanos(idx: pd.DatetimeIndex, attrs: dict[str, object]) -> int:
-    """One bar's length: the stated timeframe, else the median spacing (0 for one bar)."""
+    """One bar's length: the stated timeframe, else the median spacing of ``idx`` (0 for one bar).
+
+    Callers pass only the bars up to now, so future outliers cannot widen their own allowance.
+    """
     tf = attrs.get("timeframe")
     if isinstance(tf, str) and _TF.match(tf):
         return timeframe_nanos(tf)
@@ -283,7 +300,8 @@ def _check_future(idx: pd.DatetimeIndex, attrs: dict[str, object], name: str, no
     limit = clock.value + FUTURE_TOLERANCE.value
     if int(idx.asi8[-1]) <= limit:  # sorted: the last bar is the latest (the fast path)
         return
-    i = int(np.searchsorted(idx.asi8, limit + _bar_nanos(idx, attrs), side="right"))
+    past = idx[: int(np.searchsorted(idx.asi8, limit, side="right"))]
+    i = int(np.searchsorted(idx.asi8, limit + _bar_nanos(past, attrs), side="right"))
     if i < len(idx):
         raise DataValidationError(
             "no_future_bars",
@@ -407,7 +425,7 @@ def validate_ohlcv(
     out = float_columns(frame, OHLCV_COLUMNS, name)
     _check_timestamps(idx, name)
     if idx.tz is None or str(idx.tz) != "UTC" or idx.name != "timestamp" or idx.unit != "ns":
-        out = out.set_axis(_utc_index(idx, name, tz).as_unit("ns"), axis=0)
+        out = out.set_axis(_as_ns(_utc_index(idx, name, tz), name), axis=0)
     out = _repair_order(out, name, repair)
     _check_future(out.index, frame.attrs, name, now)
     _check_bars(out, name, max_price)
