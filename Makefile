@@ -28,6 +28,7 @@ dashboard: $(STAMP)  ## serve the Voila dashboard on http://127.0.0.1:8866
 bench: $(STAMP)
 	$(BIN)/python bench/bench_engines.py
 	$(BIN)/python bench/bench_data.py
+	$(BIN)/python bench/bench_sweep.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check workbench tests bench

@@ -18,15 +18,21 @@ from workbench.data import (
     sample_symbols,
 )
 from workbench.errors import (
+    CacheAccessError,
+    CacheCorruptError,
     CacheMissError,
     DataError,
+    DataReadError,
     DataValidationError,
     DomainError,
     InsufficientHistoryError,
     LookAheadError,
     NoDataError,
+    NotebookRunError,
     ParameterError,
+    ReportPathError,
     StrategyStateError,
+    SweepTooLargeError,
     UnknownSymbolError,
     WorkbenchError,
 )
@@ -74,4 +80,6 @@ __all__ = [
     "CrossVenueArbitrage", "EMACrossover", "MeanReversion", "MLClassifier", "PairsTrading",
     "TimeSeriesMomentum", "PortfolioStrategy", "StrategyStatus", "Action", "Signal", "two_venue_quotes",
     "LookAheadError", "StrategyStateError", "grid_search", "BarStrategy",
+    "CacheAccessError", "CacheCorruptError", "DataReadError", "NotebookRunError", "ReportPathError",
+    "SweepTooLargeError",
 ]  # fmt: skip
