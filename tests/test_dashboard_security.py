@@ -46,13 +46,15 @@ def tiny_server(tmp_path_factory):
     """Voila on a one-cell notebook (fast to render), max 1 kernel, with a token."""
     folder = tmp_path_factory.mktemp("dash")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "import os\nprint('token in kernel:', os.environ.get('JUPYTER_TOKEN'))")])  # fmt: skip
+        "import os\nprint('token in kernel:', os.environ.get('JUPYTER_TOKEN'), os.environ.get('WORKBENCH_DASHBOARD_TOKEN'))\n"
+        "print('query:', os.environ.get('QUERY_STRING'), os.environ.get('VOILA_REQUEST_URL'))")])  # fmt: skip
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path = folder / "tiny.ipynb"
     nbformat.write(nb, path)
     port, token = _free_port(), "t0k3n-for-the-test"
     launch = voila_command(path, port, token=token, max_kernels=1)
     env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+    env["WORKBENCH_DASHBOARD_TOKEN"] = token  # as a user fixing the token would have it
     proc = subprocess.Popen(launch.argv, env={**env, **launch.env}, cwd=folder,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     base = f"http://127.0.0.1:{port}/"
@@ -78,7 +80,9 @@ def test_without_the_token_the_page_is_refused_and_no_kernel_starts(tiny_server)
 def test_with_the_token_it_renders_and_the_token_is_hidden_from_argv_and_kernel(tiny_server):
     base, token, launch = tiny_server
     code, page = _get(base + f"?token={token}")
-    assert code == 200 and "token in kernel: None" in page
+    assert code == 200 and "token in kernel: None None" in page
+    assert "query: token=&lt;hidden&gt;" in page or "query: token=<hidden>" in page
+    assert token not in page.split("query:")[1].split("</")[0]  # nor in the request URL copy
     assert token not in " ".join(launch.argv)
 
 
@@ -98,7 +102,8 @@ def test_cli_prints_the_url_with_a_fresh_token_once(monkeypatch, capsys):
     from workbench import cli
 
     seen = {}
-    monkeypatch.setattr(cli.subprocess, "call", lambda argv, env: seen.update(argv=argv, env=env) or 0)
+    monkeypatch.setattr(cli.os, "execve", lambda exe, argv, env: seen.update(argv=argv, env=env))
+    monkeypatch.delenv("WORKBENCH_DASHBOARD_TOKEN", raising=False)
     assert cli.main(["dashboard", "--port", "9999"]) == 0
     out = capsys.readouterr().out
     token = seen["env"][TOKEN_ENV]
@@ -112,11 +117,14 @@ FORGED = """
 def forge(widget, state):
     widget._handle_msg({"content": {"data": {"method": "update", "state": state}}, "buffers": []})
 
-for bad in ({"index": 99}, {"index": -1}, {"index": None}, {"index": "GOOG"}, {"index": True}):
+BAD = ({"index": 99}, {"index": -1}, {"index": None}, {"index": "GOOG"}, {"index": True},
+       {"_options_labels": ["EVIL"]}, {"index": 0, "disabled": True})
+for bad in BAD:
     forge(symbol_dd, bad)
     forge(windows_dd, bad)
 assert (symbol_dd.value, windows_dd.value) == ("GOOG", "10 / 30"), (symbol_dd.value, windows_dd.value)
-assert symbol_dd.rejected == 5 and windows_dd.rejected == 5
+assert symbol_dd.rejected == len(BAD) and windows_dd.rejected == len(BAD)
+assert symbol_dd.options[0] != "EVIL" and not symbol_dd.disabled
 forge(symbol_dd, {"index": symbols.index("SPX")})  # a real choice still works afterwards
 assert fig.layout.title.text.startswith("SPX"), fig.layout.title.text
 assert len(fig.data[0].y) > 5000
@@ -132,3 +140,38 @@ def test_dashboard_survives_forged_widget_messages():
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
     out = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
     assert "SURVIVED" in out, json.dumps(nb.cells[-1].outputs)[:2000]
+
+
+def test_cli_dashboard_refuses_bad_ports_and_missing_notebooks(capsys):
+    from workbench import cli
+
+    for port in ("99999", "0", "x"):
+        with pytest.raises(SystemExit) as exc:
+            cli.main(["dashboard", "--port", port])
+        assert exc.value.code == 2
+    assert cli.main(["dashboard", "--notebook", "/nonexistent.ipynb"]) == 1
+    assert capsys.readouterr().err.endswith("error: ParameterError: notebook not found: /nonexistent.ipynb\n")
+
+
+def test_a_burst_of_requests_cannot_overshoot_the_kernel_cap(tmp_path):
+    """Kernels still starting count against the cap (they are not listed until started)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('up')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "burst.ipynb")
+    port, token = _free_port(), "burst-token"
+    launch = voila_command(tmp_path / "burst.ipynb", port, token=token, max_kernels=2)
+    proc = subprocess.Popen(launch.argv, env={**os.environ, **launch.env}, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}/"
+        deadline = time.time() + 60
+        while _get(base + "api")[0] == 0 and time.time() < deadline:
+            time.sleep(0.3)
+        with ThreadPoolExecutor(6) as pool:
+            codes = list(pool.map(lambda _: _get(base + f"?token={token}")[0], range(6)))
+        assert codes.count(200) <= 2 and codes.count(503) >= 4, codes
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -192,3 +192,83 @@ def test_cli_reports_lists_finished_files(reports, capsys):
     assert main(["reports"]) == 0
     out = capsys.readouterr().out
     assert "a.html" in out and ".tmp" not in out
+
+
+def test_braces_in_the_output_are_not_papermill_templates(reports, tmp_path):
+    """papermill str.formats paths with the parameters: '{x}' must stay a literal name."""
+    outside = tmp_path / "outside"
+    out, _ = run_notebook(_tiny(tmp_path), Path(reports / "{x}.ipynb"),
+                          {"x": str(outside / "pwn")}, html=False, progress=False)  # fmt: skip
+    assert out == (reports / "{x}.ipynb").resolve() and out.stat().st_size > 0
+    assert not outside.exists() and [p.name for p in reports.iterdir()] == ["{x}.ipynb"]
+
+
+def _tiny(folder: Path, kernelspec: bool = True) -> Path:
+    import nbformat
+
+    cell = nbformat.v4.new_code_cell('x: str = "a"\nn: int = 0')
+    cell.metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=[cell, nbformat.v4.new_code_cell("print(x, n)")])
+    if kernelspec:
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = folder / ("tiny.ipynb" if kernelspec else "bare.ipynb")
+    nbformat.write(nb, path)
+    return path
+
+
+def test_a_notebook_without_kernelspec_runs_on_python3(reports, tmp_path):
+    out, _ = run_notebook(_tiny(tmp_path, kernelspec=False), None, {"n": 3}, html=False, progress=False)
+    assert out.name == "bare_n-3.ipynb"
+
+
+@pytest.mark.parametrize(("name", "content"), [("t.txt", "hello"), ("bad.ipynb", "{not json"), ("empty.ipynb", "{}")])
+def test_a_file_that_is_not_a_notebook_is_one_line(name, content, reports, tmp_path, capsys):
+    (tmp_path / name).write_text(content)
+    assert main(["run", str(tmp_path / name)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ParameterError: ") and "is not a readable Jupyter notebook" in err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("params", "message"), [({"symbol": "\ud800"}, "valid Unicode"), ({"cash": 10**400}, "too large")])
+def test_values_that_cannot_be_written_or_converted_are_refused(params, message):
+    with pytest.raises(ParameterError, match=message):
+        check_parameters(RUNBOOK, params)
+
+
+def test_a_non_utf8_command_line_value_is_one_line(reports, capsys):
+    assert main(["run", str(RUNBOOK), "-r", "symbol", "\udcff"]) == 1  # how Python passes argv byte 0xff
+    assert capsys.readouterr().err.startswith("error: ParameterError: symbol must be valid Unicode")
+
+
+def test_relative_output_is_relative_to_the_current_directory(reports, tmp_path, monkeypatch):
+    from workbench.report import output_inside
+
+    reports.mkdir()
+    monkeypatch.chdir(reports)
+    assert output_inside(Path("x.ipynb")) == (reports / "x.ipynb").resolve()
+    monkeypatch.chdir(tmp_path)
+    assert output_inside(Path("reports/x.ipynb")) == (reports / "x.ipynb").resolve()
+    with pytest.raises(ReportPathError, match="visible file"):
+        output_inside(Path("reports/.x.1.abc.tmp.ipynb"))  # would look like a temporary
+
+
+def test_the_output_folder_swapped_for_a_symlink_mid_run_is_refused(reports, tmp_path):
+    from workbench.report import _still_inside
+
+    (reports / "sub").mkdir(parents=True)
+    parent = (reports / "sub").resolve()
+    (reports / "sub").rename(reports / "sub.orig")
+    (tmp_path / "outside").mkdir()
+    (reports / "sub").symlink_to(tmp_path / "outside")
+    with pytest.raises(ReportPathError, match="changed during the run"):
+        _still_inside(reports / "sub" / "out.ipynb", parent)
+
+
+def test_an_unexpected_error_is_still_one_line(monkeypatch, capsys):
+    from workbench import cli
+
+    monkeypatch.setattr(cli, "_dispatch", lambda args: 1 / 0)
+    assert main(["symbols"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: unexpected ZeroDivisionError: division by zero") and err.count("\n") == 1

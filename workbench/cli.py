@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -59,14 +58,20 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from workbench.adapters.voila_server import new_token, voila_command
+    """Replace this process with Voila (so Ctrl-C and SIGTERM reach it: no orphaned server)."""
+    from workbench.adapters.voila_server import SECRET_ENVS, new_token, voila_command
+    from workbench.errors import ParameterError
 
+    if not args.notebook.is_file():
+        raise ParameterError(f"notebook not found: {args.notebook}")
     token = None if args.no_token else (os.environ.get("WORKBENCH_DASHBOARD_TOKEN") or new_token())
     launch = voila_command(args.notebook, args.port, token=token, max_kernels=args.max_kernels)
     if token is None:
         print("warning: serving WITHOUT a token: any local user or web page can start kernels", file=sys.stderr)
-    print(f"serving {args.notebook.name} on {launch.url}  (Ctrl-C to stop)")
-    return subprocess.call(launch.argv, env={**os.environ, **launch.env})
+    print(f"serving {args.notebook.name} on {launch.url}  (Ctrl-C to stop)", flush=True)
+    env = {k: v for k, v in os.environ.items() if k not in SECRET_ENVS}
+    os.execve(launch.argv[0], launch.argv, {**env, **launch.env})
+    return 0  # pragma: no cover - execve does not return
 
 
 def _reports() -> int:
@@ -79,6 +84,23 @@ def _reports() -> int:
         stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.modified))
         print(f"{stamp}  {r.size / 1e6:7.2f} MB  {r.path.name}")
     return 0
+
+
+def _port(text: str) -> int:
+    value = _positive(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a TCP port is 1..65535, got {text}")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -100,10 +122,10 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("reports", help="list finished reports (newest first)")
     dash = sub.add_parser("dashboard", help="serve the Voila dashboard on 127.0.0.1 with a token")
-    dash.add_argument("--port", type=int, default=8866)
+    dash.add_argument("--port", type=_port, default=8866)
     dash.add_argument("--notebook", type=Path, default=notebooks_dir() / "dashboard.ipynb")
     dash.add_argument("--no-token", action="store_true", help="serve without authentication (unsafe)")
-    dash.add_argument("--max-kernels", type=int, default=4, help="most dashboard sessions at once")
+    dash.add_argument("--max-kernels", type=_positive, default=4, help="most dashboard sessions at once")
 
     sub.add_parser("symbols", help="list the offline sample symbols")
     _data_parser(sub)
@@ -149,6 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug or an unforeseen input: still one line, the trace on demand
+        if args.debug:
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {_first_line(exc)} (rerun with --debug "
+              "for the traceback, and please report it)", file=sys.stderr)  # fmt: skip
+        return 1
 
 
 def _data_parser(sub: argparse._SubParsersAction) -> None:
@@ -203,7 +231,6 @@ def _data(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from workbench.data import default_cache, load_prices
-    from workbench.errors import WorkbenchError
 
     if args.data_command == "fetch":
         from tqdm.auto import tqdm
@@ -218,7 +245,7 @@ def _data(args: argparse.Namespace) -> int:
             try:
                 df = load_prices(sym, refresh=args.refresh, progress=False, **_load_args(args))
                 print(f"ok      {sym:12s} {len(df):>9,d} bars  {df.index[0]} .. {df.index[-1]}")
-            except WorkbenchError as exc:  # keep going: one bad symbol must not lose the others
+            except Exception as exc:  # keep going: one bad symbol must not lose the others  # noqa: BLE001
                 failed += 1
                 print(f"FAILED  {sym:12s} {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1 if failed else 0

@@ -30,11 +30,19 @@ log = logging.getLogger(__name__)
 
 
 class GuardedDropdown(widgets.Dropdown):
-    """A Dropdown whose front-end updates must name one of its options."""
+    """A Dropdown whose front-end updates may only pick one of its options (by index).
+
+    The page legitimately sends nothing but ``index``; any other key (``_options_labels``,
+    ``disabled``, ``description``...) is a forged message and is refused whole.
+    """
 
     rejected = Int(0, help="front-end updates refused so far")
+    FRONT_END_KEYS = frozenset({"index"})
 
     def set_state(self, sync_data: dict[str, Any]) -> None:
+        extra = set(sync_data) - self.FRONT_END_KEYS
+        if extra:
+            return self._reject(f"the page may not set {sorted(extra)}")
         if "index" in sync_data:
             index = sync_data["index"]
             if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(self.options):

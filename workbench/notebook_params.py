@@ -14,6 +14,9 @@ only what the notebook declares in its ``parameters`` cell:
 - finally the cell papermill would inject is parsed back with :mod:`ast` and must be
   exactly one ``name = <constant>`` assignment per parameter with the same values, so
   no escaping bug in a translator can smuggle code through.
+
+The notebook is read once (:func:`load_notebook`) and the same node is both inspected and
+executed, so the notebook whose parameters were checked is the one that runs.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from typing import Any
 
 from workbench.errors import ParameterError
 
-__all__ = ["DeclaredParameter", "declared_parameters", "check_parameters", "coerce_value"]
+__all__ = ["DeclaredParameter", "load_notebook", "declared_parameters", "check_parameters", "coerce_value"]
+
+KERNEL = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 _TYPES: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool}
 _TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
@@ -51,19 +56,43 @@ def _literal(source: str) -> Any:
         return None
 
 
-def declared_parameters(notebook: Path) -> dict[str, DeclaredParameter]:
-    """The parameters ``notebook`` declares, read by papermill from its tagged cell."""
-    import papermill as pm
+def load_notebook(notebook: Path | Any) -> Any:
+    """``notebook`` read and validated as an nbformat v4 node (a node is returned as is).
 
-    if not Path(notebook).is_file():
+    A notebook without kernelspec metadata (as jupytext and nbformat write them) runs on
+    the ``python3`` kernel; anything that is not a notebook is a :class:`ParameterError`.
+    """
+    import nbformat
+
+    if isinstance(notebook, nbformat.NotebookNode):
+        return notebook
+    path = Path(notebook)
+    if not path.is_file():
         raise ParameterError(f"notebook not found: {notebook}")
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except (OSError, ValueError, nbformat.ValidationError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ParameterError(f"{notebook} is not a readable Jupyter notebook: {first}") from None
+    nb.metadata.setdefault("kernelspec", dict(KERNEL))
+    for cell in nb.cells:  # papermill's reader does this; its inspection relies on it
+        cell.metadata.setdefault("tags", [])
+    return nb
+
+
+def declared_parameters(notebook: Path | Any) -> dict[str, DeclaredParameter]:
+    """The parameters ``notebook`` declares, read by papermill from its tagged cell."""
+    from papermill.inspection import _infer_parameters  # what execute_notebook itself calls
+
+    nb = load_notebook(notebook)
     out = {}
-    for name, spec in pm.inspect_notebook(str(notebook)).items():
-        default = _literal(spec["default"])
-        type_name = spec["inferred_type_name"]
+    for p in _infer_parameters(nb, name=nb.metadata.kernelspec.get("name", "python3"), language="python"):
+        default = _literal(p.default)
+        type_name = p.inferred_type_name
         if type_name not in _TYPES:  # no annotation: take the type of the default literal
             type_name = type(default).__name__ if type(default) in _TYPES.values() else "None"
-        out[name] = DeclaredParameter(name, type_name, default, spec.get("help") or "")
+        out[p.name] = DeclaredParameter(p.name, type_name, default, p.help or "")
     return out
 
 
@@ -96,7 +125,10 @@ def coerce_value(p: DeclaredParameter, value: Any, *, from_text: bool = False) -
     if from_text and isinstance(value, str):
         value = _from_text(p, value)
     if p.type_name == "float" and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ParameterError(f"{p.name} is too large for a float, got {p.name}={value}") from None
     expected = _TYPES.get(p.type_name)
     if expected is not None:
         ok = isinstance(value, expected) and not (expected is not bool and isinstance(value, bool))
@@ -108,6 +140,11 @@ def coerce_value(p: DeclaredParameter, value: Any, *, from_text: bool = False) -
         raise ParameterError(f"{p.name} must be a literal (int, float, str, bool or None), got {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
         raise ParameterError(f"{p.name} must be finite, got {p.name}={value!r}")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ParameterError(f"{p.name} must be valid Unicode text, got {p.name}={value!r}") from None
     return value
 
 
@@ -139,7 +176,7 @@ def _verify_injection(params: dict[str, Any]) -> None:
 
 
 def check_parameters(
-    notebook: Path, params: dict[str, Any], *, from_text: frozenset[str] = frozenset()
+    notebook: Path | Any, params: dict[str, Any], *, from_text: frozenset[str] = frozenset()
 ) -> dict[str, Any]:
     """``params`` checked against what ``notebook`` declares, values coerced to their types.
 
@@ -147,7 +184,7 @@ def check_parameters(
     """
     declared = declared_parameters(notebook)
     if params and not declared:
-        raise ParameterError(f"{Path(notebook).name} has no cell tagged 'parameters'; it takes none")
+        raise ParameterError("the notebook has no cell tagged 'parameters'; it takes none")
     out = {}
     for name, value in params.items():
         p = declared[_check_name(name, declared)]

@@ -33,7 +33,7 @@ from workbench._fs import (
 )
 from workbench.config import reports_dir
 from workbench.errors import NotebookRunError, ReportPathError
-from workbench.notebook_params import check_parameters
+from workbench.notebook_params import check_parameters, load_notebook
 
 __all__ = ["run_notebook", "to_html", "atomic_write", "report_path", "list_reports", "ReportFile"]
 
@@ -55,14 +55,28 @@ def report_path(*components: object, suffix: str = ".ipynb", root: Path | None =
 
 
 def output_inside(output: Path, root: Path | None = None) -> Path:
-    """An explicit ``-o`` path: a notebook file that stays inside the reports directory."""
+    """An explicit ``-o`` path (relative to the current directory, as a shell user means it):
+    a visible ``.ipynb`` file that stays inside the reports directory."""
     root = Path(root) if root is not None else reports_dir()
-    if Path(output).suffix != ".ipynb":
+    output = Path(output)
+    if output.suffix != ".ipynb" or output.name.startswith("."):
         raise ReportPathError(
-            f"the output is the executed notebook and must end in .ipynb (the HTML goes beside "
-            f"it), got {str(output)!r}"
+            f"the output is the executed notebook: a visible file ending in .ipynb (the HTML goes "
+            f"beside it), got {str(output)!r}"
         )
-    return path_inside(root, Path(output))
+    return path_inside(root, output.absolute())
+
+
+def _literal_path(path: Path) -> str:
+    """``path`` as papermill must get it: it ``str.format``s paths with the parameters, so
+    ``{x}`` in a name would be replaced by a parameter's value (and could leave reports/)."""
+    return str(path).replace("{", "{{").replace("}", "}}")
+
+
+def _still_inside(output: Path, resolved_parent: Path) -> None:
+    """Re-check before each write: the folder must not have been swapped for a symlink."""
+    if output.parent.resolve() != resolved_parent:
+        raise ReportPathError(f"the reports folder {output.parent} changed during the run; refusing to write")
 
 
 def to_html(notebook: Path, html: Path) -> Path:
@@ -94,20 +108,23 @@ def run_notebook(
     import papermill as pm
 
     notebook = Path(notebook)
-    params = check_parameters(notebook, parameters or {}, from_text=text_parameters)
+    nb = load_notebook(notebook)  # read once: the node checked is the node executed
+    params = check_parameters(nb, parameters or {}, from_text=text_parameters)
     output = output_inside(output) if output is not None else default_output(notebook, params)
     output.parent.mkdir(parents=True, exist_ok=True)
+    parent = output.parent.resolve()
     remove_stale_temporaries(output.parent)
     tmp = temporary_path(output, suffix=".tmp.ipynb")  # papermill wants an .ipynb name
     try:
-        pm.execute_notebook(str(notebook), str(tmp), parameters=params, progress_bar=progress,
-                            cwd=str(notebook.parent), kernel_name="python3")  # fmt: skip
+        pm.execute_notebook(nb, _literal_path(tmp), parameters=params, progress_bar=progress,
+                            cwd=str(notebook.resolve().parent), kernel_name="python3")  # fmt: skip
     except pm.PapermillExecutionError as exc:
         failed = _keep_failed(tmp, output)
         raise NotebookRunError(exc.ename, _first_line(exc.evalue), exc.exec_count, failed) from exc
     except BaseException:
         _keep_failed(tmp, output)
         raise
+    _still_inside(output, parent)
     os.replace(tmp, output)
     html_path = to_html(output, output.with_suffix(".html")) if html else None
     return output, html_path

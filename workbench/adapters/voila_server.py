@@ -8,13 +8,16 @@ enough), could start kernels; without a cap a reload loop exhausts memory. So:
   :mod:`secrets` unless one is given), hides notebook sources and tracebacks;
 - the token travels to Voila through ``JUPYTER_TOKEN`` in its environment, never on the
   command line (``ps`` shows every user the arguments), and :class:`CappedKernelManager`
-  removes it from each kernel's environment so notebook code cannot read it;
-- :class:`CappedKernelManager` refuses a kernel beyond ``max_kernels`` with HTTP 503
-  and culls kernels idle for ``cull_idle_timeout`` seconds, freeing their slots.
+  scrubs it from each kernel's environment (the variable itself, and the copies Voila
+  puts in ``QUERY_STRING`` and ``VOILA_REQUEST_URL``) so notebook code cannot read it;
+- :class:`CappedKernelManager` refuses a kernel beyond ``max_kernels`` with HTTP 503,
+  counting kernels still starting (a burst of requests cannot overshoot), and culls
+  kernels idle for ``cull_idle_timeout`` seconds, freeing their slots.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from dataclasses import dataclass, field
@@ -24,9 +27,10 @@ from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelMana
 from tornado import web
 from traitlets import Integer
 
-__all__ = ["CappedKernelManager", "VoilaLaunch", "voila_command", "new_token", "TOKEN_ENV"]
+__all__ = ["CappedKernelManager", "VoilaLaunch", "voila_command", "new_token", "scrub_secrets", "TOKEN_ENV"]
 
 TOKEN_ENV = "JUPYTER_TOKEN"
+SECRET_ENVS = (TOKEN_ENV, "WORKBENCH_DASHBOARD_TOKEN")
 DEFAULT_MAX_KERNELS = 4
 DEFAULT_IDLE_TIMEOUT_S = 900
 
@@ -35,17 +39,30 @@ class CappedKernelManager(AsyncMappingKernelManager):
     """Jupyter's kernel manager with a ceiling on live kernels (one per open dashboard)."""
 
     max_kernels = Integer(DEFAULT_MAX_KERNELS, config=True, help="most kernels alive at once")
+    _starting = 0  # kernels asked for and not yet listed (start_kernel awaits in between)
 
     async def start_kernel(self, *, kernel_id=None, path=None, **kwargs):  # noqa: ANN001 - jupyter's signature
-        if kernel_id is None and len(self.list_kernel_ids()) >= self.max_kernels:
+        if kernel_id is not None:  # a restart of a kernel that already holds a slot
+            return await super().start_kernel(kernel_id=kernel_id, path=path, **kwargs)
+        if len(self.list_kernel_ids()) + self._starting >= self.max_kernels:
             raise web.HTTPError(
                 503, f"dashboard busy: {self.max_kernels} sessions are open (the cap); close one or retry later"
             )
-        env = dict(kwargs.get("env") or {})
-        env.pop(TOKEN_ENV, None)
         if "env" in kwargs:
-            kwargs["env"] = env
-        return await super().start_kernel(kernel_id=kernel_id, path=path, **kwargs)
+            kwargs["env"] = scrub_secrets(kwargs["env"], os.environ.get(TOKEN_ENV, ""))
+        self._starting += 1  # no await between the check and this line: asyncio cannot interleave
+        try:
+            return await super().start_kernel(kernel_id=kernel_id, path=path, **kwargs)
+        finally:
+            self._starting -= 1
+
+
+def scrub_secrets(env: dict[str, str] | None, token: str) -> dict[str, str]:
+    """``env`` without the token variables, and with the token's value masked everywhere else."""
+    out = {k: v for k, v in (env or {}).items() if k not in SECRET_ENVS}
+    if token:
+        out = {k: v.replace(token, "<hidden>") for k, v in out.items()}
+    return out
 
 
 def new_token() -> str:
