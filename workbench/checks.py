@@ -3,8 +3,9 @@
 - :func:`compare_engines` runs one spec on the event-driven and the vectorized engine and
   reports every difference in fills, trades and equity.
 - :func:`check_lookahead` reruns the strategy on data cut, mirrored or replaced after
-  times t and checks that its decisions (and the backtest's equity) up to t do not move,
-  and that on stand-in futures its decisions do not predict the real one.
+  times t (inside its declared warm-up too) and checks that its decisions (and the
+  backtest's equity) up to t do not move, and that on stand-in futures its decisions do
+  not predict the real one.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.api import _prepare, backtest, resolve_strategy
-from workbench.errors import LookAheadError, ParameterError
+from workbench.errors import DataError, LookAheadError, ParameterError
 from workbench.strategy.base import BarStrategy, Strategy, check_int, panel_field
 from workbench.strategy.result import BacktestResult
 
@@ -342,13 +343,60 @@ def _blind_score(excess: np.ndarray, moves: np.ndarray, rng: np.random.Generator
     return None if sd == 0 else float(((excess * moves).sum() - null.mean()) / sd)
 
 
+def _in_warmup(i: int, warmup: int) -> str:
+    """What a decision at bar ``i`` inside the declared warm-up says (nothing after it)."""
+    if i >= warmup:
+        return ""
+    return (f" (bar {i}, inside its declared warm-up of {warmup} bars: a decision there uses an "
+            "incomplete window or a future value, bfill?)")  # fmt: skip
+
+
 def _fail(strat: Strategy, found: tuple[str, int], t: int, how: str, index: pd.Index) -> None:
     """Name the first decision that moved, and what was done to the data to move it."""
     what, i = found
     raise LookAheadError(
-        f"{strat.name} looks ahead: its {what} at {index[i]} changed when "
+        f"{strat.name} looks ahead: its {what} at {index[i]}{_in_warmup(i, strat.warmup)} changed when "
         f"{HOW[how].format(ts=index[t], k=MIRROR_BARS)} (decisions must use only bars up to their own close)"
     )
+
+
+def _active(run: _Run) -> np.ndarray:
+    """Bars where the strategy is not flat: a non-zero target or held weight; for a bar
+    strategy, an order or a non-zero target requested, or a position held."""
+    if run.log is not None:
+        asked = [e[0] for e in run.log if e[3] or (e[1] is not None and e[1][0] != 0)]
+        held = np.flatnonzero(np.nan_to_num(run.positions).any(axis=1))  # type: ignore[arg-type]
+        return np.union1d(np.array(asked, dtype=int), held)
+    d = np.nan_to_num(run.decisions.to_numpy())  # type: ignore[union-attr]
+    return np.flatnonzero((d != 0).any(axis=1))
+
+
+def _warmup_points(warmup: int, cuts: int, sample: int, active: np.ndarray,
+                   changes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Bars inside the declared warm-up to cut at (a strategy that keeps its declaration is
+    flat all through it, so its decisions there are the suspect ones): ``cuts`` spread over
+    it and the first bar where the full run is not flat, each to cut and mirror; and up to
+    ``sample`` more of the bars where a decision is taken there, evenly spread (all of them
+    when fewer), alternately."""
+    if warmup < 1:
+        return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
+    early = active[active < warmup]
+    both = np.unique(np.concatenate([np.linspace(0, warmup - 1, cuts).astype(int), early[:1]]))
+    decided = np.setdiff1d(np.intersect1d(changes, early), both)
+    if len(decided) > sample:
+        decided = decided[np.unique(np.linspace(0, len(decided) - 1, sample).astype(int))]
+    return both, decided
+
+
+def _undecided(strat: Strategy, active: np.ndarray, t: int, how: str, exc: Exception, index: pd.Index) -> None:
+    """The strategy raised on data kept up to bar ``t`` inside its warm-up: it cannot decide
+    yet, so the full run must be flat up to ``t`` too (on fewer bars it cannot decide either)."""
+    if len(active) and active[0] <= t:
+        i = int(active[0])
+        raise LookAheadError(
+            f"{strat.name} looks ahead: it decided at {index[i]}{_in_warmup(i, strat.warmup)}, yet it "
+            f"cannot decide when {HOW[how].format(ts=index[t], k=MIRROR_BARS)} ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def _check_blind(strat: Strategy, full: _Run, prices: pd.DataFrame, t: int, kwargs: dict[str, Any],
@@ -404,16 +452,28 @@ def check_lookahead(
       reproducible), half among the bars where the full run's decision changes (a peek
       that pays has to move a decision there), half anywhere after the warm-up;
       alternately cut and mirrored.
-    - **stand-in futures**, both after the warm-up: a seeded *bootstrap* of the data's own
-      bars (independent of the real future), and the real bars replayed ``LATE_BARS`` bar
-      *late*. Decisions up to the split must not move. Decisions after it are scored on
+    - **inside the warm-up**: ``cuts`` bars spread over bars 0 .. ``strategy.warmup`` - 1
+      and the first bar where the full run is not flat there, each cut and mirrored, plus
+      up to ``sample`` of the bars where it decides there (all when fewer), alternately: a
+      decision inside its own declared warm-up is where a value filled back from later
+      bars (``bfill``) or a peek hides from cuts after it. A run on data cut there that
+      raises a :class:`~workbench.errors.DataError` or :class:`ParameterError` (too few
+      bars, e.g. an :class:`~workbench.errors.InsufficientHistoryError`) means "cannot
+      decide yet": the full run must then be flat (0 or NaN) up to that bar, or the check
+      fails naming its first decision. Any error there is ignored while the full run is
+      still flat; otherwise, and after the warm-up, other errors are raised as they are.
+    - **stand-in futures**, from the end of the warm-up (or from the first decision if it
+      comes before): a seeded *bootstrap* of the data's own bars (independent of the real
+      future), and the real bars replayed ``LATE_BARS`` bar *late*. Decisions up to the
+      split must not move. Decisions after it are scored on
       how well they predict the real next-bar moves, against the same score on the real
       moves shifted in time: an honest strategy cannot beat chance on the bootstrap, nor
       on the late replay beat its own real decisions one bar earlier (which is what an
       honest strategy holds there). A z-score above ``BLIND_Z`` fails.
 
     Cost: one strategy call per check (a backtest for a bar strategy), about
-    ``2 * cuts + sample + 3`` runs, most of them on a part of the data; under a second for
+    ``4 * cuts + sample + 3`` runs (plus up to ``sample`` short ones for a strategy that
+    decides inside its warm-up), most of them on a part of the data; under a second for
     the vectorised built-ins on GOOG, several seconds for ``ml_classifier``, which refits
     its models on every call (pass a smaller ``sample`` to trade power for time).
 
@@ -432,6 +492,10 @@ def check_lookahead(
       future from outside the frame it is given (a closure over the full frame, a global,
       a file), and they are statistical: such a leak on a sizeable share of the bars is
       caught, a rare one (one bar in 50) is not.
+    - a leak from outside the frame at the scale of years or regimes (trading only in the
+      years whose full-year return, read from a module-level copy of the data, was
+      positive) is not caught: its handful of independent bets is within what an honest
+      trend rule can score, and no cut sees it.
     - a strategy must be deterministic: randomness without a fixed seed, or state kept
       between calls (a cache filled on the full run), shows as look-ahead or hides it.
     - outside data the strategy reads by itself (another symbol, a macro series) is
@@ -453,13 +517,28 @@ def check_lookahead(
     rng = np.random.default_rng(seed)
     full = _run(strat, prices, kwargs, backtests)
     first = min(max(strat.warmup, 1), n - 2)
-    spread, sampled = _cut_points(first, n, cuts, sample, _change_bars(strat, full), rng)
-    plan = [(int(t), how) for t in spread for how in ("cut", "mirror")]
+    changes, active = _change_bars(strat, full), _active(full)
+    warm = min(strat.warmup, n - 1)
+    both, decided = _warmup_points(warm, cuts, sample, active, changes)
+    spread, sampled = _cut_points(first, n, cuts, sample, changes, rng)
+    plan = [(int(t), how) for t in both for how in ("cut", "mirror")]
+    plan += [(int(t), ("cut", "mirror")[i % 2]) for i, t in enumerate(decided)]
+    plan += [(int(t), how) for t in spread for how in ("cut", "mirror")]
     plan += [(int(t), ("cut", "mirror")[i % 2]) for i, t in enumerate(sampled)]
     for t, how in plan:
         frame = prices.iloc[: t + 1] if how == "cut" else _mirror(prices, t)
         backtested = backtests and how == "cut" and t in spread
-        found = _first_change(full, _run(strat, frame, kwargs, backtested), t, cut=how == "cut")
+        try:
+            run = _run(strat, frame, kwargs, backtested)
+        except Exception as exc:  # inside the warm-up: too few bars to decide yet
+            flat = not (len(active) and active[0] <= t)  # the full run has decided nothing yet either
+            if t >= warm or not (flat or isinstance(exc, DataError | ParameterError)):
+                raise
+            _undecided(strat, active, t, how, exc, prices.index)
+            continue
+        found = _first_change(full, run, t, cut=how == "cut")
         if found is not None:
             _fail(strat, found, t, how, prices.index)
-    return len(plan) + _check_blind(strat, full, prices, first, kwargs, rng)
+    # the stand-in futures start where the decisions start, inside the warm-up if need be
+    split = max(int(active[0]) - 1, 0) if len(active) and active[0] < warm else first
+    return len(plan) + _check_blind(strat, full, prices, split, kwargs, rng)
