@@ -85,9 +85,22 @@ def _versions(engine: str, strat: Strategy) -> dict[str, str]:
     return out
 
 
+MAX_CASH = 1e15  # a plausibility bound on starting cash (see _cash)
+
+
 def _cash(value: object) -> float:
-    """Starting cash: a finite number > 0 (a string, True or NaN is a ParameterError)."""
-    v = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else math.nan
+    """Starting cash: a finite number in (0, :data:`MAX_CASH`] (else a ParameterError).
+
+    A string, True or NaN is no amount. Above 1e15 (a quadrillion: ~10x world GDP) it is
+    a typo, and float64 equity steps by 1/8 of a unit, no longer a cent: near 1e308,
+    sizing ``cash / price`` lots overflowed (a raw OverflowError before this bound). The
+    bound is checked before any float conversion, which a huge int would overflow too.
+    """
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise ParameterError(f"cash must be > 0 and finite, got cash={value!r}")
+    if value > MAX_CASH and value != math.inf:  # inf keeps its "finite" message below
+        raise ParameterError(f"cash must be <= {MAX_CASH:g} (MAX_CASH, a plausibility bound), got cash={value!r}")
+    v = float(value)
     if not (math.isfinite(v) and v > 0):
         raise ParameterError(f"cash must be > 0 and finite, got cash={value!r}")
     return v
@@ -174,7 +187,7 @@ def backtest(
         OHLCV bars (validated here) or a sample symbol for a signal strategy; a
         ``(symbol, field)`` panel or a list of symbols for a portfolio strategy.
     cash : float
-        Starting cash in the instruments' currency.
+        Starting cash in the instruments' currency; finite, > 0 and <= 1e15 (``MAX_CASH``).
     commission : float or CommissionModel
         A number is a fraction of notional per fill (0.001 = 10 bps).
     slippage : SlippageModel, optional

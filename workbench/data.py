@@ -412,7 +412,8 @@ def load_prices(
     Parameters
     ----------
     symbols : str or sequence of str
-        One symbol gives an OHLCV frame; several give a ``(symbol, field)`` panel.
+        One symbol gives an OHLCV frame; several give a ``(symbol, field)`` panel (each
+        symbol once: a duplicate is a :class:`ParameterError`).
     start, end : date-like, optional
         Inclusive bounds on the bar stamps; naive values are read as UTC.
     timeframe : str, optional
@@ -461,6 +462,7 @@ def load_prices(
     names = [_normal(src, symbols)] if single else [_normal(src, x) for x in symbols]
     if not names:
         raise ParameterError("no symbols given")
+    _check_unique(names)
 
     def one(sym: str) -> pd.DataFrame:
         native = src.native_timeframe(sym, timeframe)
@@ -481,6 +483,18 @@ def load_prices(
         return one(names[0])
     frames = {sym: one(sym) for sym in _progress(names, progress, f"loading from {src.name}")}
     return align_panel(frames, align)
+
+
+def _check_unique(names: list[str]) -> None:
+    """A symbol asked for twice is a ParameterError naming it (after case folding, so
+    ``["goog", "GOOG"]`` counts): the panel has one column block per symbol, so it would
+    otherwise come back silently with fewer symbols than were asked for."""
+    first: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in first:
+            raise ParameterError(f"symbol {name!r} is asked for twice (positions {first[name]} and {i} "
+                                 f"of {names}); list each symbol once")  # fmt: skip
+        first[name] = i
 
 
 def _progress(items: list[str], enabled: bool | None, desc: str) -> Iterable[str]:

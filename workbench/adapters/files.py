@@ -29,7 +29,11 @@ Reading rules (each failure is one typed line, never a pandas or OS traceback):
   largest magnitude (``epoch_unit``): below 1e11 seconds, 1e14 milliseconds, 1e17
   microseconds, else nanoseconds (each range starts in 1973 and ends after 5000), and
   rows of different magnitudes are an error; 8-digit integers that are all valid
-  ``YYYYMMDD`` dates are read as dates.
+  ``YYYYMMDD`` dates are read as dates;
+- text stamps that each name their UTC offset (``2021-03-26T00:00:00+01:00``, ``...Z``)
+  are exact whatever the offsets, so a file whose offsets change (across a DST change) is
+  read as UTC, ``tz`` or not; a file mixing such stamps with naive ones is a ``timestamps``
+  error naming the first naive row (its zone is unsaid).
 """
 
 from __future__ import annotations
@@ -52,6 +56,8 @@ _TIME_ALIASES = {"date", "datetime", "time", "timestamp", "index"}
 _NUMERIC_DATE = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{2,4}(?!\d)"
 _EPOCH_UNITS = ("s", "ms", "us", "ns")
 _EPOCH_BOUNDS = np.array([1e11, 1e14, 1e17])  # magnitudes where the next unit starts
+# a time (hh:mm[:ss[.f]]) then Z, +01, +0100 or +01:00; a bare date's "-26" is no offset
+_UTC_OFFSET = r"\d:\d{2}(?::\d{2}(?:\.\d*)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)\s*$"
 
 
 def _file_format(path: Path) -> str:
@@ -155,11 +161,40 @@ def _parse_timestamps(ts: pd.Series, name: str, dayfirst: bool | None) -> pd.Dat
     try:
         if len(text) and re.match(_NUMERIC_DATE, str(text.iloc[0])):  # a file keeps one format
             return _numeric_dates(ts, name, dayfirst)
-        return pd.DatetimeIndex(pd.to_datetime(ts, utc=False, format="mixed"), name="timestamp")
+        return pd.DatetimeIndex(_to_datetime(ts, name), name="timestamp")
     except DataValidationError:  # date_order: already named
         raise
     except (ValueError, TypeError) as exc:
         raise DataValidationError("timestamps", f"{name}: unparseable timestamp: {exc}") from exc
+
+
+def _to_datetime(ts: pd.Series, name: str, **kwargs: object) -> pd.Series:
+    """``pd.to_datetime`` (format mixed); if pandas refuses mixed time zones and every stamp
+    names its own offset, the same stamps read with ``utc=True`` (exact: see module).
+
+    Only tried after a failure, so files with one offset (or none) pay nothing extra.
+    """
+    try:
+        return pd.to_datetime(ts, format="mixed", **kwargs)
+    except ValueError:
+        if not _all_offsets(ts, name):
+            raise
+    return pd.to_datetime(ts, format="mixed", utc=True, **kwargs)
+
+
+def _all_offsets(ts: pd.Series, name: str) -> bool:
+    """True if every stamp ends in a UTC offset, False if none does; a mix is named."""
+    text = ts.dropna().astype("string")
+    has = text.str.contains(_UTC_OFFSET, regex=True).to_numpy(dtype=bool)
+    if has.all() or not has.any():
+        return bool(has.size and has.all())
+    naive, aware = int(np.argmin(has)), int(np.argmax(has))
+
+    def row(i: int) -> str:
+        return f"row {text.index[i]} {text.iloc[i]!r}"
+
+    raise DataValidationError("timestamps", f"{name}: {row(naive)} has no UTC offset but {row(aware)} "
+                              "has one; give every row an offset (or none, and pass tz=)")  # fmt: skip
 
 
 def _numeric_dates(ts: pd.Series, name: str, dayfirst: bool | None) -> pd.DatetimeIndex:
@@ -168,8 +203,8 @@ def _numeric_dates(ts: pd.Series, name: str, dayfirst: bool | None) -> pd.Dateti
     first = _date_order(ts, name, dayfirst)
     numeric = ts.astype("string").str.match(_NUMERIC_DATE).fillna(False).to_numpy(dtype=bool)
     if numeric.all():
-        return pd.DatetimeIndex(pd.to_datetime(ts, format="mixed", dayfirst=first), name="timestamp")
-    parts = [pd.to_datetime(ts[numeric], format="mixed", dayfirst=first), pd.to_datetime(ts[~numeric], format="mixed")]
+        return pd.DatetimeIndex(_to_datetime(ts, name, dayfirst=first), name="timestamp")
+    parts = [_to_datetime(ts[numeric], name, dayfirst=first), _to_datetime(ts[~numeric], name)]
     return pd.DatetimeIndex(pd.concat(parts).reindex(ts.index), name="timestamp")
 
 

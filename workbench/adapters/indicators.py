@@ -57,9 +57,14 @@ def _arr(x: pd.Series, what: str) -> np.ndarray:
     return a
 
 
+TALIB_MAX_PERIOD = 100_000  # TA-Lib's own ceiling (it answers TA_BAD_PARAM above it)
+
+
 def _window(name: str, value: int, minimum: int = 2) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise ParameterError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value > TALIB_MAX_PERIOD:
+        raise ParameterError(f"{name} must be <= {TALIB_MAX_PERIOD:,} (TA-Lib's limit), got {value!r}")
     return int(value)
 
 

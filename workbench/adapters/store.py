@@ -25,10 +25,13 @@ the footer checksum, the stored source/symbol/timeframe against the key, the sch
 row count and first/last bar, the SHA-256 of the bars and the OHLC rules. A file failing
 any check is renamed aside (``<name>.parquet.corrupt-<UTC time>``, never listed, never
 served) and :class:`~workbench.errors.CacheCorruptError` names it; the next load (or
-``refresh=True``) fetches a fresh copy. Files from before the injective layout (schema
-version 1) are still read, verified, where their name did not change (every plain
-upper-case symbol); a series whose name changed (``BTC/USDT``, ``BRK.B``) is a cache miss
-and is fetched again.
+``refresh=True``) fetches a fresh copy. Only regular files are read: anything else at a
+cache path (a FIFO, a directory, a device, or a symlink to one) could block for ever, so
+it is refused before a byte is read (a ``.parquet``: ``CacheCorruptError``, moved aside
+like any bad file; a fetch log: ``CacheAccessError``, left in place). Files from before
+the injective layout (schema version 1) are still read, verified, where their name did
+not change (every plain upper-case symbol); a series whose name changed (``BTC/USDT``,
+``BRK.B``) is a cache miss and is fetched again.
 
 Writes go through :func:`workbench._fs.atomic_write` (a temporary file in the same
 directory, fsync, then ``os.replace`` over the old file): a reader in another process sees the old file or the new one, never a
@@ -46,11 +49,13 @@ import hashlib
 import json
 import os
 import re
+import stat as st
 import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -224,6 +229,47 @@ def _access_error(path: Path, action: str, exc: OSError) -> CacheAccessError:
     return err
 
 
+_KINDS = {st.S_IFIFO: "a FIFO (named pipe)", st.S_IFDIR: "a directory", st.S_IFCHR: "a character device",
+          st.S_IFBLK: "a block device", st.S_IFSOCK: "a socket"}  # fmt: skip
+
+
+def _kind(mode: int) -> str:
+    """What a file that is not a regular one is, for the error naming it."""
+    return _KINDS.get(st.S_IFMT(mode), "of an unknown file type")
+
+
+def _open_regular(path: Path) -> tuple[BinaryIO | None, os.stat_result]:
+    """``path`` opened for reading without ever blocking, and the fstat of what was opened;
+    ``(None, stat)`` if it is not a regular file (closed again, not a byte read).
+
+    The writer only makes regular files, so anything else at a cache path was put there by
+    hand, and reading it could block for ever: a plain ``open`` of a FIFO waits for a
+    writer, a device never ends. ``O_NONBLOCK`` returns at once, and the fstat is of the
+    opened file itself (not of a path another process could swap in between). For a
+    regular file the flag changes nothing and is cleared; the old ``open`` + ``fstat``
+    made the same two system calls, so reads cost nothing more.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        stat = os.fstat(fd)
+        if st.S_ISREG(stat.st_mode):
+            os.set_blocking(fd, True)
+            return os.fdopen(fd, "rb"), stat
+    except BaseException:
+        os.close(fd)
+        raise
+    os.close(fd)
+    return None, stat
+
+
+def _not_regular_error(path: Path, kind: str) -> CacheAccessError:
+    """A non-regular fetch log: named, never read (it is a journal: it is not moved aside)."""
+    err = CacheAccessError(f"[cache_access] cannot read {path}: it is {kind}, not a regular file; "
+                           "remove it (the cache only ever writes regular files)")  # fmt: skip
+    err.errno = errno.EINVAL
+    return err
+
+
 class ParquetCache:
     """Atomic, process-safe Parquet storage of validated OHLCV frames, verified on every read.
 
@@ -271,9 +317,15 @@ class ParquetCache:
         skipped, so it can cost a fetch time but never hide verified bars.
         """
         try:
-            lines = log.read_bytes().splitlines()
+            fh, stat = _open_regular(log)
+            if fh is None:  # a FIFO would block the read for ever
+                raise _not_regular_error(log, _kind(stat.st_mode))
+            with fh:
+                lines = fh.read().splitlines()
         except FileNotFoundError:
             return None
+        except CacheAccessError:
+            raise
         except OSError as exc:
             raise _access_error(log, "read", exc) from exc
         for line in reversed(lines):
@@ -322,16 +374,20 @@ class ParquetCache:
         """Footer entry (and bars) of one file, all from one open; None if there is no file.
 
         Failing to open is an access problem (the file stays); anything pyarrow cannot
-        decode is corruption (the file is quarantined).
+        decode is corruption (the file is quarantined). So is anything that is not a regular
+        file (a FIFO, a directory, a device, or a symlink to one): the writer never makes
+        one, it is never read (a FIFO would block every reader for ever), and moving it
+        aside (the link itself, never its target) lets the next load fetch a good copy.
         """
         try:
-            fh = open(path, "rb")  # noqa: SIM115 (closed below; open errors are access errors)
+            fh, stat = _open_regular(path)
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise _access_error(path, "read", exc) from exc
+        if fh is None:
+            raise self._corrupt(path, stat, f"it is {_kind(stat.st_mode)}, not a regular file (never read)")
         with fh:
-            stat = os.fstat(fh.fileno())
             try:
                 pf = pq.ParquetFile(fh, pre_buffer=True)
                 meta = pf.schema_arrow.metadata or {}
@@ -511,7 +567,8 @@ class ParquetCache:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             # O_APPEND makes each small line one atomic write, even with several writers
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            # O_NONBLOCK: a FIFO without a reader is ENXIO at once, not a wait for ever
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o644)
             try:
                 os.write(fd, line.encode())
             finally:

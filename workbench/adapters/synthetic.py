@@ -4,28 +4,67 @@ Used for scale tests and benchmarks. Bars are continuous (each Open is the previ
 Close), High/Low extend beyond max/min(Open, Close) by a half-normal excursion, and
 Volume is exponential with mean 1,000. The same ``(seed, start, timeframe, n)`` always
 gives the same bars. 10 million bars take about a second and ~0.6 GB.
+
+No bar is stamped after :data:`LAST_STAMP` (2200-01-01 UTC): pandas' nanosecond stamps
+end in April 2262, and the margin keeps "one bar later" and resampling arithmetic inside
+them. An explicit request that would pass it (``n`` bars, or an ``end``) is a
+:class:`~workbench.errors.ParameterError` naming the limit; the source's default length
+(100,000 bars) is shortened to what fits, so a daily series from 2020 has 65,745 bars.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 
-from workbench.errors import DataError
+from workbench.errors import DataError, ParameterError
 from workbench.market import parse_timeframe, timeframe_nanos, timeframe_offset
 from workbench.trading.values import utc_timestamp
 
-__all__ = ["synthetic_bars", "SyntheticSource", "two_venue_quotes"]
+__all__ = ["synthetic_bars", "SyntheticSource", "two_venue_quotes", "LAST_STAMP"]
 
 _YEAR_NANOS = 365.25 * 86_400e9
+LAST_STAMP = pd.Timestamp("2200-01-01", tz="UTC")  # no synthetic bar after this (module notes)
+DEFAULT_START = pd.Timestamp("2020-01-01", tz="UTC")
+DEFAULT_BARS = 100_000
+_LIMIT = f"LAST_STAMP {LAST_STAMP:%Y-%m-%d} (pandas stamps end {pd.Timestamp.max:%Y-%m-%d})"
 
 
-def _index(start: pd.Timestamp, n: int, timeframe: str) -> pd.DatetimeIndex:
-    offset = timeframe_offset(timeframe)
-    first = start if parse_timeframe(timeframe)[1] in ("m", "h", "d") else offset.rollforward(start)
-    return pd.date_range(first, periods=n, freq=offset, name="timestamp", unit="ns")
+def _first(start: pd.Timestamp, timeframe: str) -> pd.Timestamp:
+    """The first bar's stamp: ``start``, rolled to a Monday / the 1st for weeks and months
+    (not past :data:`LAST_STAMP`: rolling a stamp near 2262 would overflow; it is refused)."""
+    if parse_timeframe(timeframe)[1] in ("m", "h", "d") or start > LAST_STAMP:
+        return start
+    return timeframe_offset(timeframe).rollforward(start)
+
+
+def _room(first: pd.Timestamp, timeframe: str) -> int:
+    """How many bars from ``first`` end by :data:`LAST_STAMP` (0 if ``first`` is after it).
+
+    Months count as 31 days (:func:`timeframe_nanos`), so the answer never overstates.
+    Integer arithmetic on the stamps: the bars themselves are never built to find out.
+    """
+    if first > LAST_STAMP:  # compared first: a stamp past 2262 has no nanosecond value
+        return 0
+    return (LAST_STAMP.value - first.value) // timeframe_nanos(timeframe) + 1
+
+
+def _check_room(first: pd.Timestamp, n: int, timeframe: str) -> None:
+    """A ParameterError naming the limit, before a bar past pandas' range is ever built."""
+    fits = _room(first, timeframe)
+    if n <= fits:
+        return
+    if fits == 0:
+        raise ParameterError(f"[synthetic] the first bar {first} is after {_LIMIT}; start earlier")
+    raise ParameterError(f"[synthetic] {n:,} {timeframe} bars from {first} would run past {_LIMIT}; "
+                         f"at most {fits:,} fit from that start (ask for fewer, or an end by then)")  # fmt: skip
+
+
+def _index(first: pd.Timestamp, n: int, timeframe: str) -> pd.DatetimeIndex:
+    return pd.date_range(first, periods=n, freq=timeframe_offset(timeframe), name="timestamp", unit="ns")
 
 
 def synthetic_bars(
@@ -48,7 +87,8 @@ def synthetic_bars(
         raise DataError(f"[synthetic] n must be a positive integer, got {n!r}")
     if not (s0 > 0 and sigma >= 0):
         raise DataError(f"[synthetic] need s0 > 0 and sigma >= 0, got s0={s0}, sigma={sigma}")
-    start_ts = utc_timestamp(start, "start", DataError)
+    first = _first(utc_timestamp(start, "start", DataError), timeframe)
+    _check_room(first, int(n), timeframe)
     dt = timeframe_nanos(timeframe) / _YEAR_NANOS
     vol = sigma * np.sqrt(dt)
     rng = np.random.default_rng(seed)
@@ -81,7 +121,7 @@ def synthetic_bars(
     v *= 1000.0
     frame = pd.DataFrame(
         out.T,
-        index=_index(start_ts, int(n), timeframe),
+        index=_index(first, int(n), timeframe),
         columns=["Open", "High", "Low", "Close", "Volume"],
         copy=False,
     )
@@ -94,7 +134,11 @@ class SyntheticSource:
     """A :class:`~workbench.market.PriceSource` of seeded GBM bars; symbol ``"SYN<seed>"``.
 
     Never cached (regenerating is cheaper than reading). ``start`` defaults to
-    2020-01-01 and ``end`` to ``start + bars`` bars.
+    2020-01-01 and ``end`` to ``start + bars`` bars; ``bars`` left unset is 100,000 or as
+    many as end by :data:`LAST_STAMP` (a default must always work), while an explicit
+    ``bars`` or ``end`` that cannot fit is a :class:`~workbench.errors.ParameterError`.
+    Other symbols than ``SYN<n>`` get a seed from the SHA-256 of their name (``hash()``
+    changes with every process, so it would not be seeded).
     """
 
     name = "synthetic"
@@ -102,7 +146,7 @@ class SyntheticSource:
     adjusted = False
     cacheable = False
 
-    def __init__(self, bars: int = 100_000, **params: float) -> None:
+    def __init__(self, bars: int | None = None, **params: float) -> None:
         self.bars = bars
         self.params = params
 
@@ -116,13 +160,27 @@ class SyntheticSource:
     def fetch(
         self, symbol: str, timeframe: str, start: pd.Timestamp | None, end: pd.Timestamp | None
     ) -> Iterator[pd.DataFrame]:
-        digits = symbol.upper().removeprefix("SYN")
-        seed = int(digits) if digits.isdigit() else abs(hash(symbol)) % 2**31
-        start = start or pd.Timestamp("2020-01-01", tz="UTC")
-        n = self.bars
+        start = start or DEFAULT_START
+        yield synthetic_bars(self._length(start, end, timeframe), timeframe, start=start,
+                             seed=_seed(symbol), **self.params)  # fmt: skip
+
+    def _length(self, start: pd.Timestamp, end: pd.Timestamp | None, timeframe: str) -> int:
+        """Bars to cover ``[start, end]``, else ``bars``, else the default cut to what fits."""
+        if end is not None and end > LAST_STAMP:  # before any arithmetic: 3000-01-01 has no ns value
+            raise ParameterError(f"[synthetic] end {end} is after {_LIMIT}; end earlier")
         if end is not None:
-            n = int((end - start).value // timeframe_nanos(timeframe)) + 1
-        yield synthetic_bars(n, timeframe, start=start, seed=seed, **self.params)
+            return int((end - start).value // timeframe_nanos(timeframe)) + 1
+        if self.bars is not None:
+            return self.bars
+        return max(1, min(DEFAULT_BARS, _room(_first(start, timeframe), timeframe)))  # 1: a start past the limit is named
+
+
+def _seed(symbol: str) -> int:
+    """``SYN<n>`` is seed n; any other symbol a stable seed from the SHA-256 of its name."""
+    digits = symbol.upper().removeprefix("SYN")
+    if digits.isdigit():
+        return int(digits)
+    return int.from_bytes(hashlib.sha256(symbol.encode("utf-8", "surrogatepass")).digest()[:4], "big") % 2**31
 
 
 def two_venue_quotes(

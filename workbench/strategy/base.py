@@ -16,6 +16,8 @@ confidence).
 
 Parameters are frozen, keyword-only dataclass fields validated in ``validate``: a bad
 value raises :class:`~workbench.errors.ParameterError` naming the parameter and value.
+:func:`check_int` bounds integers at :data:`MAX_INT_PARAM` (10**7 bars) unless told
+otherwise, so ``fast=10**30`` is named instead of overflowing inside TA-Lib.
 The lifecycle (DRAFT → TESTING → LIVE ⇄ PAUSED) is the one mutable part; each transition
 is checked against :data:`LEGAL_TRANSITIONS` and recorded as a
 :class:`StrategyStatusChanged` event.
@@ -82,12 +84,30 @@ class StrategyStatusChanged(Event):
     reason: str = ""
 
 
+MAX_INT_PARAM = 10**7  # default ceiling of an integer parameter (see check_int)
+MAX_SEED = 2**32 - 1  # the default ceiling of a parameter named "seed"
+
+
 def check_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
+    """``value`` as an int in ``[minimum, maximum]``, else a ParameterError naming both.
+
+    Integer parameters are bar counts (windows, lookbacks, rebalance periods, top-k...):
+    left unsaid, ``maximum`` is :data:`MAX_INT_PARAM` (10 million, the largest series the
+    workbench is sized for: a longer window can never fill, and past 2**31 TA-Lib and
+    pandas raise a raw OverflowError). A parameter named ``seed`` may go up to
+    :data:`MAX_SEED` (2**32 - 1, what scikit-learn's ``random_state`` accepts).
+    """
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise ParameterError(f"{name} must be an integer, got {name}={value!r}")
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        raise ParameterError(f"{name} must be {bound}, got {name}={value}")
+    if maximum is not None:
+        if not minimum <= value <= maximum:
+            raise ParameterError(f"{name} must be in [{minimum}, {maximum}], got {name}={value}")
+        return int(value)
+    if value < minimum:
+        raise ParameterError(f"{name} must be >= {minimum}, got {name}={value}")
+    ceiling, why = (MAX_SEED, "MAX_SEED") if name == "seed" else (MAX_INT_PARAM, "MAX_INT_PARAM")
+    if value > ceiling:
+        raise ParameterError(f"{name} must be <= {ceiling:,} ({why}), got {name}={value}")
     return int(value)
 
 
