@@ -51,7 +51,7 @@ def tiny_server(tmp_path_factory):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path = folder / "tiny.ipynb"
     nbformat.write(nb, path)
-    port, token = _free_port(), "t0k3n-for-the-test"
+    port, token = _free_port(), "t0k3n-for-the-test-0123"
     launch = voila_command(path, port, token=token, max_kernels=1)
     env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
     env["WORKBENCH_DASHBOARD_TOKEN"] = token  # as a user fixing the token would have it
@@ -151,6 +151,28 @@ def test_cli_dashboard_refuses_bad_ports_and_missing_notebooks(capsys):
         assert exc.value.code == 2
     assert cli.main(["dashboard", "--notebook", "/nonexistent.ipynb"]) == 1
     assert capsys.readouterr().err.endswith("error: ParameterError: notebook not found: /nonexistent.ipynb\n")
+    assert cli.main(["dashboard", "--notebook", "/etc/passwd"]) == 1
+    assert "is not a readable Jupyter notebook" in capsys.readouterr().err
+
+
+def test_a_chosen_token_must_be_long_and_url_safe(monkeypatch, capsys):
+    from workbench import cli
+
+    monkeypatch.setattr(cli.os, "execve", lambda *a: None)
+    for weak in ("x", "short-token", "has spaces in it!!", "plus+and&amp=1234567"):
+        monkeypatch.setenv("WORKBENCH_DASHBOARD_TOKEN", weak)
+        assert cli.main(["dashboard"]) == 1
+        assert "at least 16 characters" in capsys.readouterr().err
+
+
+def test_scrubbing_touches_only_the_variables_that_carry_the_token():
+    from workbench.adapters.voila_server import scrub_secrets
+
+    env = {"PATH": "/usr/local/bin", "HOME": "/root", "JUPYTER_TOKEN": "o" * 20,
+           "WORKBENCH_DASHBOARD_TOKEN": "o" * 20, "QUERY_STRING": "a=1&token=" + "o" * 20,
+           "VOILA_REQUEST_URL": "http://127.0.0.1:1/?token=" + "o" * 20 + "&x=2"}  # fmt: skip
+    assert scrub_secrets(env) == {"PATH": "/usr/local/bin", "HOME": "/root", "QUERY_STRING": "a=1&token=<hidden>",
+                                  "VOILA_REQUEST_URL": "http://127.0.0.1:1/?token=<hidden>&x=2"}  # fmt: skip
 
 
 def test_a_burst_of_requests_cannot_overshoot_the_kernel_cap(tmp_path):
@@ -160,7 +182,7 @@ def test_a_burst_of_requests_cannot_overshoot_the_kernel_cap(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('up')")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, tmp_path / "burst.ipynb")
-    port, token = _free_port(), "burst-token"
+    port, token = _free_port(), "burst-token-0123456789"
     launch = voila_command(tmp_path / "burst.ipynb", port, token=token, max_kernels=2)
     proc = subprocess.Popen(launch.argv, env={**os.environ, **launch.env}, cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip

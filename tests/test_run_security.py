@@ -151,19 +151,62 @@ def _wait_for(predicate, timeout=60.0):
     raise AssertionError("timed out")
 
 
-def test_a_sigkilled_run_leaves_a_temporary_that_the_next_listing_removes(reports):
-    env = {**os.environ, "WORKBENCH_REPORTS_DIR": str(reports)}
+def test_a_sigkilled_run_leaves_its_work_folder_which_the_next_run_removes(reports, tmp_path):
+    from workbench._fs import remove_stale_workdirs
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "WORKBENCH_REPORTS_DIR": str(reports), "TMPDIR": str(scratch)}
     proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "run", str(RUNBOOK), "-p", "fast", "5"],
                             env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        tmp = _wait_for(lambda: list(reports.glob(".*.tmp*")) if reports.exists() else [])
+        work = _wait_for(lambda: [p for p in scratch.glob("workbench-run-*") if any(p.iterdir())])
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    assert all(p.exists() for p in tmp)  # SIGKILL: no chance to clean up
+    assert all(p.exists() for p in work)  # SIGKILL: no chance to clean up
+    assert not reports.exists() or not list(reports.iterdir())  # work in progress never in reports/
+    assert remove_stale_workdirs(scratch) == work and not any(p.exists() for p in work)
+
+
+def test_stale_temporaries_are_never_listed_and_are_removed(reports):
+    reports.mkdir()
+    orphan = reports / ".done.html.999999999.abcd.tmp"  # pid 999999999 does not exist
+    orphan.write_text("half")
     (reports / "done.html").write_text("<html></html>")
-    assert [r.path.name for r in list_reports()] == ["done.html"]  # never listed as a report
-    assert not any(p.exists() for p in tmp)  # and removed: its writer is dead
+    assert [r.path.name for r in list_reports()] == ["done.html"]
+    assert not orphan.exists()
+
+
+def test_a_reports_folder_swapped_for_a_symlink_mid_run_gets_nothing(reports, tmp_path):
+    import threading
+
+    import nbformat
+
+    cell = nbformat.v4.new_code_cell("x: int = 1")
+    cell.metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=[cell, nbformat.v4.new_code_cell("import time; time.sleep(4)")])
+    (reports / "sub").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    errors = []
+
+    def run():
+        try:
+            run_notebook(nb_path, reports / "sub" / "r.ipynb", {"x": 2}, progress=False)
+        except ReportPathError as exc:
+            errors.append(exc)
+
+    nb_path = tmp_path / "slow.ipynb"
+    nbformat.write(nb, nb_path)
+    worker = threading.Thread(target=run)
+    worker.start()
+    time.sleep(2.5)  # the kernel is running the sleep
+    (reports / "sub").rename(reports / "sub.real")
+    (reports / "sub").symlink_to(outside)
+    worker.join(60)
+    assert errors and "changed during the run" in str(errors[0])
+    assert list(outside.iterdir()) == []  # not the report, not a temporary
 
 
 def test_a_live_writers_temporary_is_kept(reports):
@@ -218,7 +261,7 @@ def _tiny(folder: Path, kernelspec: bool = True) -> Path:
 
 def test_a_notebook_without_kernelspec_runs_on_python3(reports, tmp_path):
     out, _ = run_notebook(_tiny(tmp_path, kernelspec=False), None, {"n": 3}, html=False, progress=False)
-    assert out.name == "bare_n-3.ipynb"
+    assert out.name.startswith("bare_n-3~") and out.suffix == ".ipynb"
 
 
 @pytest.mark.parametrize(("name", "content"), [("t.txt", "hello"), ("bad.ipynb", "{not json"), ("empty.ipynb", "{}")])
@@ -272,3 +315,47 @@ def test_an_unexpected_error_is_still_one_line(monkeypatch, capsys):
     assert main(["symbols"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: unexpected ZeroDivisionError: division by zero") and err.count("\n") == 1
+
+
+def test_negative_numbers_pass_the_injection_check():
+    assert check_parameters(RUNBOOK, {"cash": -0.5, "fast": -2}) == {"cash": -0.5, "fast": -2}
+    assert check_parameters(RUNBOOK, {"fast": "-3"}, from_text=frozenset({"fast"})) == {"fast": -3}
+
+
+def test_default_report_names_are_injective_over_parameters():
+    a = default_output(RUNBOOK, {"symbol": "1_fast-2"})
+    b = default_output(RUNBOOK, {"symbol": "1", "fast": 2})
+    c = default_output(RUNBOOK, {"symbol": "1", "fast": "2"})
+    assert len({a, b, c}) == 3
+
+
+def test_failed_runs_are_listed_as_failed(reports, capsys):
+    reports.mkdir()
+    (reports / "x.failed.ipynb").write_text("{}")
+    assert [r.failed for r in list_reports()] == [True]
+    assert main(["reports"]) == 0 and "FAILED  x.failed.ipynb" in capsys.readouterr().out
+
+
+def test_dash_r_keeps_a_string_for_an_untyped_parameter(tmp_path):
+    import nbformat
+
+    cell = nbformat.v4.new_code_cell("n = None")
+    cell.metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    assert check_parameters(nb, {"n": "50"}, raw_text=frozenset({"n"})) == {"n": "50"}
+    assert check_parameters(nb, {"n": "50"}, from_text=frozenset({"n"})) == {"n": 50}
+    assert check_parameters(RUNBOOK, {"fast": "7"}, raw_text=frozenset({"fast"})) == {"fast": 7}
+
+
+def test_a_sigkilled_cache_writers_temporary_is_removed_by_the_next_write(tmp_path):
+    import workbench as wb
+    from workbench.adapters.store import CacheKey, ParquetCache
+
+    cache = ParquetCache(tmp_path)
+    key = CacheKey("sample", "GOOG", "1d")
+    frame = wb.load_prices("GOOG")
+    cache.write(key, frame, adjusted=False, covered_start=None, covered_end=None)
+    orphan = cache.path(key).parent / f".{cache.path(key).name}.999999999.abcd.tmp"
+    orphan.write_bytes(b"half")
+    cache.write(key, frame, adjusted=False, covered_start=None, covered_end=None)
+    assert not orphan.exists()

@@ -7,17 +7,22 @@ temporary; :func:`remove_stale_temporaries` removes those whose writer process i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from workbench.errors import ReportPathError
 
 __all__ = [
     "atomic_write",
+    "private_workdir",
+    "remove_stale_workdirs",
     "temporary_path",
     "is_temporary",
     "remove_stale_temporaries",
@@ -33,15 +38,19 @@ STALE_AFTER_S = 24 * 3600  # a temporary whose pid is alive but older than this 
 def temporary_path(target: Path, suffix: str = ".tmp") -> Path:
     """A new, empty, hidden temporary file beside ``target`` that names this process."""
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=suffix, dir=target.parent)
-    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; the final file gets the usual mode
+    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; the final file gets the usual mode
     os.close(fd)
     return Path(tmp)
 
 
-def _umask() -> int:
+def _read_umask() -> int:
+    """The process umask (only readable by setting it: done once, at import, not per write)."""
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
 
 
 def is_temporary(path: Path) -> bool:
@@ -76,6 +85,38 @@ def remove_stale_temporaries(folder: Path, *, older_than_s: float = STALE_AFTER_
                 removed.append(path)
         except FileNotFoundError:  # another cleaner got there first
             continue
+    return removed
+
+
+_WORKDIR = re.compile(r"^workbench-run-(?P<pid>\d+)-[^/]+$")
+
+
+@contextlib.contextmanager
+def private_workdir() -> Iterator[Path]:
+    """A fresh 0700 folder in the system temp dir, removed on exit (killed: see below).
+
+    Work in progress (papermill saves its output after every cell) goes here, not into a
+    folder other users or processes may write to, so nothing can redirect it mid-run; only
+    the finished file is published. A run killed with SIGKILL leaves the folder behind;
+    :func:`remove_stale_workdirs` removes those whose process is gone.
+    """
+    remove_stale_workdirs()
+    work = Path(tempfile.mkdtemp(prefix=f"workbench-run-{os.getpid()}-"))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def remove_stale_workdirs(root: Path | None = None) -> list[Path]:
+    """Delete the private work folders of dead runs in ``root`` (the system temp dir)."""
+    root = Path(root) if root is not None else Path(tempfile.gettempdir())
+    removed = []
+    for path in root.glob("workbench-run-*"):
+        m = _WORKDIR.match(path.name)
+        if m and path.is_dir() and not path.is_symlink() and not _writer_alive(int(m["pid"])):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
     return removed
 
 

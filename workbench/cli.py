@@ -32,39 +32,35 @@ from workbench.config import notebooks_dir, reports_dir
 __all__ = ["main"]
 
 
-def _params(args: argparse.Namespace) -> tuple[dict[str, object], frozenset[str]]:
-    """Every ``-p``/``-r`` pair as typed-at-the-command-line text, in the order given."""
+def _params(args: argparse.Namespace) -> tuple[dict[str, object], frozenset[str], frozenset[str]]:
+    """The ``-p`` and ``-r`` pairs (a later one wins; ``-r`` after ``-p``), and which is which."""
     out: dict[str, object] = {}
     for name, value in (args.param or []) + (args.raw or []):
         out[name] = value
-    return out, frozenset(out)
+    raw = frozenset(name for name, _ in args.raw or [])
+    return out, frozenset(out) - raw, raw
 
 
 def _run(notebook: Path, params: dict[str, object], output: Path | None,
-         text: frozenset[str] = frozenset()) -> int:  # fmt: skip
+         text: frozenset[str] = frozenset(), raw: frozenset[str] = frozenset()) -> int:  # fmt: skip
     from workbench.report import run_notebook
 
     t0 = time.perf_counter()
-    nb, html = run_notebook(notebook, output, params, text_parameters=text)
+    nb, html = run_notebook(notebook, output, params, text_parameters=text, raw_parameters=raw)
     print(f"executed notebook: {nb}")
     print(f"HTML report:       {html}")
     print(f"({time.perf_counter() - t0:.1f} s)")
     return 0
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
-    return lines[0] if lines else repr(exc)
-
-
 def _serve(args: argparse.Namespace) -> int:
     """Replace this process with Voila (so Ctrl-C and SIGTERM reach it: no orphaned server)."""
-    from workbench.adapters.voila_server import SECRET_ENVS, new_token, voila_command
-    from workbench.errors import ParameterError
+    from workbench.adapters.voila_server import SECRET_ENVS, check_token, new_token, voila_command
+    from workbench.notebook_params import load_notebook
 
-    if not args.notebook.is_file():
-        raise ParameterError(f"notebook not found: {args.notebook}")
-    token = None if args.no_token else (os.environ.get("WORKBENCH_DASHBOARD_TOKEN") or new_token())
+    load_notebook(args.notebook)  # a missing file or a non-notebook is refused here, not by Voila
+    chosen = os.environ.get("WORKBENCH_DASHBOARD_TOKEN")
+    token = None if args.no_token else (check_token(chosen) if chosen else new_token())
     launch = voila_command(args.notebook, args.port, token=token, max_kernels=args.max_kernels)
     if token is None:
         print("warning: serving WITHOUT a token: any local user or web page can start kernels", file=sys.stderr)
@@ -82,7 +78,7 @@ def _reports() -> int:
         print(f"no reports in {reports_dir()}")
     for r in found:
         stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.modified))
-        print(f"{stamp}  {r.size / 1e6:7.2f} MB  {r.path.name}")
+        print(f"{stamp}  {r.size / 1e6:7.2f} MB  {'FAILED  ' if r.failed else ''}{r.path.name}")
     return 0
 
 
@@ -116,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
                      help="set a declared parameter; VALUE is parsed by its declared type")
     run.add_argument("-r", "--raw", nargs=2, action="append", metavar=("NAME", "VALUE"),
-                     help="same as -p (kept for papermill habits: strings stay strings)")
+                     help="like -p, but an untyped parameter gets VALUE as a string")
     run.add_argument("-o", "--output", type=Path, default=None,
                      help="executed notebook (.ipynb) inside reports/; the .html goes beside it")  # fmt: skip
 
@@ -139,8 +135,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         output = args.output or reports_dir() / "backtest_GOOG.ipynb"
         return _run(notebooks_dir() / "backtest.ipynb", {"symbol": "GOOG", "fast": 10, "slow": 30}, output)
     if args.command == "run":
-        params, text = _params(args)
-        return _run(args.notebook, params, args.output, text)
+        params, text, raw = _params(args)
+        return _run(args.notebook, params, args.output, text, raw)
     if args.command == "reports":
         return _reports()
     if args.command == "dashboard":
@@ -159,14 +155,14 @@ def _dispatch(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; an error is one line on stderr with exit status 1 (2 for bad usage)."""
     args = _parser().parse_args(argv)
-    from workbench.errors import WorkbenchError
+    from workbench.errors import WorkbenchError, first_line
 
     try:
         return _dispatch(args)
     except (WorkbenchError, OSError) as exc:
         if args.debug:
             raise
-        print(f"error: {type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
+        print(f"error: {type(exc).__name__}: {first_line(exc, repr(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -174,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug or an unforeseen input: still one line, the trace on demand
         if args.debug:
             raise
-        print(f"error: unexpected {type(exc).__name__}: {_first_line(exc)} (rerun with --debug "
+        print(f"error: unexpected {type(exc).__name__}: {first_line(exc, repr(exc))} (rerun with --debug "
               "for the traceback, and please report it)", file=sys.stderr)  # fmt: skip
         return 1
 

@@ -35,6 +35,12 @@ __all__ = [
 ]
 
 
+def first_line(text: object, default: str = "") -> str:
+    """The first non-blank line of a message (errors print as one line at the CLI)."""
+    lines = [ln for ln in str(text).strip().splitlines() if ln.strip()]
+    return lines[0] if lines else default
+
+
 class WorkbenchError(Exception):
     """Base class of every error raised on purpose by the workbench."""
 

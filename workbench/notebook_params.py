@@ -22,6 +22,7 @@ executed, so the notebook whose parameters were checked is the one that runs.
 from __future__ import annotations
 
 import ast
+import copy
 import difflib
 import keyword
 import math
@@ -57,7 +58,7 @@ def _literal(source: str) -> Any:
 
 
 def load_notebook(notebook: Path | Any) -> Any:
-    """``notebook`` read and validated as an nbformat v4 node (a node is returned as is).
+    """``notebook`` read and validated as an nbformat v4 node (a node is copied).
 
     A notebook without kernelspec metadata (as jupytext and nbformat write them) runs on
     the ``python3`` kernel; anything that is not a notebook is a :class:`ParameterError`.
@@ -65,7 +66,7 @@ def load_notebook(notebook: Path | Any) -> Any:
     import nbformat
 
     if isinstance(notebook, nbformat.NotebookNode):
-        return notebook
+        return _normalised(copy.deepcopy(notebook))
     path = Path(notebook)
     if not path.is_file():
         raise ParameterError(f"notebook not found: {notebook}")
@@ -75,8 +76,13 @@ def load_notebook(notebook: Path | Any) -> Any:
     except (OSError, ValueError, nbformat.ValidationError, UnicodeDecodeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ParameterError(f"{notebook} is not a readable Jupyter notebook: {first}") from None
+    return _normalised(nb)
+
+
+def _normalised(nb: Any) -> Any:
+    """A default kernelspec and a tags list on every cell (papermill's inspection needs both)."""
     nb.metadata.setdefault("kernelspec", dict(KERNEL))
-    for cell in nb.cells:  # papermill's reader does this; its inspection relies on it
+    for cell in nb.cells:
         cell.metadata.setdefault("tags", [])
     return nb
 
@@ -160,6 +166,13 @@ def _check_name(name: object, declared: dict[str, DeclaredParameter]) -> str:
     return name
 
 
+def _is_literal(node: ast.expr) -> bool:
+    """A constant, or a minus sign before a numeric one (``-2`` parses as an operation)."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return isinstance(node.operand, ast.Constant) and type(node.operand.value) in (int, float)
+    return isinstance(node, ast.Constant)
+
+
 def _verify_injection(params: dict[str, Any]) -> None:
     """Parse the cell papermill will inject; it must assign exactly these constants."""
     from papermill.translators import PythonTranslator
@@ -168,19 +181,24 @@ def _verify_injection(params: dict[str, Any]) -> None:
     seen = {}
     for node in tree.body:
         if not (isinstance(node, ast.Assign) and len(node.targets) == 1
-                and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.Constant)):  # fmt: skip
+                and isinstance(node.targets[0], ast.Name) and _is_literal(node.value)):  # fmt: skip
             raise ParameterError(f"parameter cell is not plain assignments: {ast.unparse(node)!r}")
-        seen[node.targets[0].id] = node.value.value
+        seen[node.targets[0].id] = ast.literal_eval(node.value)
     if seen != params:
         raise ParameterError("parameter values changed when written into the notebook; refusing to run")
 
 
 def check_parameters(
-    notebook: Path | Any, params: dict[str, Any], *, from_text: frozenset[str] = frozenset()
+    notebook: Path | Any,
+    params: dict[str, Any],
+    *,
+    from_text: frozenset[str] = frozenset(),
+    raw_text: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """``params`` checked against what ``notebook`` declares, values coerced to their types.
 
-    Names in ``from_text`` hold strings typed at a command line, parsed by declared type.
+    Names in ``from_text`` hold strings typed at a command line, parsed by declared type;
+    names in ``raw_text`` too, except that an untyped parameter keeps the string (``-r``).
     """
     declared = declared_parameters(notebook)
     if params and not declared:
@@ -188,6 +206,7 @@ def check_parameters(
     out = {}
     for name, value in params.items():
         p = declared[_check_name(name, declared)]
-        out[name] = coerce_value(p, value, from_text=name in from_text)
+        as_text = name in from_text or (name in raw_text and p.type_name != "None")
+        out[name] = coerce_value(p, value, from_text=as_text)
     _verify_injection(out)
     return out

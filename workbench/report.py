@@ -7,9 +7,11 @@ Every run goes through :func:`run_notebook`, which
 - keeps every file it writes inside the reports directory (``WORKBENCH_REPORTS_DIR``):
   default names are built from sanitised components (:func:`report_path`) and an explicit
   output is verified to stay inside it;
-- writes both files atomically (a hidden temporary beside the target, then a rename), so
-  a reader never sees a half-written report, and first removes temporaries that runs
-  killed with SIGKILL left behind.
+- executes into a private 0700 work folder (papermill saves after every cell; a reports
+  folder swapped for a symlink mid-run cannot redirect that), then publishes each
+  finished file atomically (a hidden temporary beside the target, then a rename) after
+  re-checking the folder, so a reader never sees a half-written report; temporaries and
+  work folders of runs killed with SIGKILL are removed by the next run.
 
 A failed run keeps the partially executed notebook as ``<name>.failed.ipynb`` next to
 where the report would be, with the error recorded in it by papermill, and re-raises.
@@ -17,7 +19,8 @@ where the report would be, with the error recorded in it by papermill, and re-ra
 
 from __future__ import annotations
 
-import os
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +30,12 @@ from workbench._fs import (
     atomic_write,
     is_temporary,
     path_inside,
+    private_workdir,
     remove_stale_temporaries,
     safe_component,
-    temporary_path,
 )
 from workbench.config import reports_dir
-from workbench.errors import NotebookRunError, ReportPathError
+from workbench.errors import NotebookRunError, ReportPathError, first_line
 from workbench.notebook_params import check_parameters, load_notebook
 
 __all__ = ["run_notebook", "to_html", "atomic_write", "report_path", "list_reports", "ReportFile"]
@@ -43,7 +46,8 @@ _CDN_SCRIPT = re.compile(r"<script[^>]*\ssrc=\"https?://[^\"]*\"[^>]*>\s*</scrip
 REPORT_SUFFIXES = (".ipynb", ".html")
 
 
-def report_path(*components: object, suffix: str = ".ipynb", root: Path | None = None) -> Path:
+def report_path(*components: object, suffix: str = ".ipynb", root: Path | None = None,
+                digest: str | None = None) -> Path:  # fmt: skip
     """``<reports>/<c1>_<c2>...<suffix>`` from sanitised components, verified inside ``root``.
 
     >>> report_path("backtest", "symbol-../../etc/passwd", root=Path("/r")).parent
@@ -51,6 +55,8 @@ def report_path(*components: object, suffix: str = ".ipynb", root: Path | None =
     """
     root = Path(root) if root is not None else reports_dir()
     name = "_".join(safe_component(c) for c in components) or "report"
+    if digest is not None:  # hex only: appended as is, after the sanitised components
+        name += f"~{int(digest, 16):0{len(digest)}x}"
     return path_inside(root, Path(name + suffix))
 
 
@@ -99,69 +105,82 @@ def run_notebook(
     progress: bool = True,
     *,
     text_parameters: frozenset[str] = frozenset(),
+    raw_parameters: frozenset[str] = frozenset(),
 ) -> tuple[Path, Path | None]:
     """Execute ``notebook`` with checked ``parameters`` into ``output`` (and ``.html`` beside it).
 
     ``output`` defaults to ``<reports>/<notebook>_<name>-<value>....ipynb``; names in
-    ``text_parameters`` hold command-line strings, parsed by their declared type.
+    ``text_parameters`` hold command-line strings, parsed by their declared type (those in
+    ``raw_parameters`` too, but an untyped one keeps its string, as ``-r`` promises).
     """
     import papermill as pm
 
     notebook = Path(notebook)
     nb = load_notebook(notebook)  # read once: the node checked is the node executed
-    params = check_parameters(nb, parameters or {}, from_text=text_parameters)
+    params = check_parameters(nb, parameters or {}, from_text=text_parameters, raw_text=raw_parameters)
     output = output_inside(output) if output is not None else default_output(notebook, params)
     output.parent.mkdir(parents=True, exist_ok=True)
     parent = output.parent.resolve()
     remove_stale_temporaries(output.parent)
-    tmp = temporary_path(output, suffix=".tmp.ipynb")  # papermill wants an .ipynb name
-    try:
-        pm.execute_notebook(nb, _literal_path(tmp), parameters=params, progress_bar=progress,
-                            cwd=str(notebook.resolve().parent), kernel_name="python3")  # fmt: skip
-    except pm.PapermillExecutionError as exc:
-        failed = _keep_failed(tmp, output)
-        raise NotebookRunError(exc.ename, _first_line(exc.evalue), exc.exec_count, failed) from exc
-    except BaseException:
-        _keep_failed(tmp, output)
-        raise
-    _still_inside(output, parent)
-    os.replace(tmp, output)
-    html_path = to_html(output, output.with_suffix(".html")) if html else None
+    with private_workdir() as work:  # papermill saves after every cell: never into reports/
+        tmp = work / output.name
+        try:
+            pm.execute_notebook(nb, _literal_path(tmp), parameters=params, progress_bar=progress,
+                                cwd=str(notebook.resolve().parent), kernel_name="python3")  # fmt: skip
+        except pm.PapermillExecutionError as exc:
+            failed = _keep_failed(tmp, output, parent)
+            raise NotebookRunError(exc.ename, first_line(exc.evalue), exc.exec_count, failed) from exc
+        except BaseException:
+            _keep_failed(tmp, output, parent)
+            raise
+        _publish(tmp, output, parent)
+    html_path = None
+    if html:
+        _still_inside(output, parent)
+        html_path = to_html(output, output.with_suffix(".html"))
     return output, html_path
 
 
-def _keep_failed(tmp: Path, output: Path) -> Path | None:
-    """Move a partial run aside as ``<name>.failed.ipynb`` (None if nothing was written)."""
+def _publish(tmp: Path, target: Path, parent: Path) -> Path:
+    """Copy a finished file from the private work folder into the (re-checked) reports folder."""
+    _still_inside(target, parent)
+    atomic_write(target, tmp.read_bytes())
+    return target
+
+
+def _keep_failed(tmp: Path, output: Path, parent: Path) -> Path | None:
+    """Publish a partial run as ``<name>.failed.ipynb`` (None if nothing was written)."""
     if tmp.exists() and tmp.stat().st_size:
-        failed = output.with_suffix(".failed.ipynb")
-        os.replace(tmp, failed)
-        return failed
-    tmp.unlink(missing_ok=True)
+        return _publish(tmp, output.with_suffix(".failed.ipynb"), parent)
     return None
 
 
-def _first_line(text: object) -> str:
-    lines = [ln for ln in str(text).strip().splitlines() if ln.strip()]
-    return lines[0] if lines else ""
-
-
 def default_output(notebook: Path, params: dict[str, Any]) -> Path:
-    """The report name of a run: the notebook's stem, then each ``name-value`` sorted by name."""
-    parts = [f"{k}-{v}" for k, v in sorted(params.items())] or ["defaults"]
-    return report_path(notebook.stem, *parts)
+    """The report name of a run: the notebook's stem, each ``name-value`` sorted by name,
+    then ``~`` and 8 hex digits of the parameters' canonical JSON, so two different runs
+    never share a name (``{"a": "1_b-2"}`` vs ``{"a": 1, "b": 2}``, ``1`` vs ``"1"``)."""
+    if not params:
+        return report_path(notebook.stem, "defaults")
+    canonical = json.dumps(params, sort_keys=True).encode()
+    parts = [f"{k}-{v}" for k, v in sorted(params.items())]
+    return report_path(notebook.stem, *parts, digest=hashlib.sha256(canonical).hexdigest()[:8])
 
 
 @dataclass(frozen=True)
 class ReportFile:
-    """One finished report file in the reports directory."""
+    """One report file in the reports directory; ``failed`` for a kept partial run."""
 
     path: Path
     size: int
     modified: float
 
+    @property
+    def failed(self) -> bool:
+        return self.path.name.endswith(".failed.ipynb")
+
 
 def list_reports(root: Path | None = None) -> list[ReportFile]:
-    """Finished reports (``.ipynb``/``.html``), newest first; temporaries are never listed.
+    """Reports (``.ipynb``/``.html``, failed runs flagged), newest first; never temporaries.
 
     Temporaries left by dead runs are removed on the way.
     """

@@ -62,7 +62,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from workbench._fs import atomic_write
+from workbench._fs import atomic_write, remove_stale_temporaries
 from workbench.errors import CacheAccessError, CacheCorruptError, DataError
 from workbench.market import OHLCV_COLUMNS, parse_timeframe, validate_ohlcv
 
@@ -555,6 +555,7 @@ class ParquetCache:
         target = self.path(key)
         try:
             atomic_write(target, memoryview(buffer.getvalue()))
+            remove_stale_temporaries(target.parent)  # a writer SIGKILLed mid-write left one behind
         except OSError as exc:
             raise _access_error(target, "write", exc) from exc
         return entry

@@ -17,7 +17,7 @@ enough), could start kernels; without a cap a reload loop exhausts memory. So:
 
 from __future__ import annotations
 
-import os
+import re
 import secrets
 import sys
 from dataclasses import dataclass, field
@@ -27,7 +27,10 @@ from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelMana
 from tornado import web
 from traitlets import Integer
 
-__all__ = ["CappedKernelManager", "VoilaLaunch", "voila_command", "new_token", "scrub_secrets", "TOKEN_ENV"]
+from workbench.errors import ParameterError
+
+__all__ = ["CappedKernelManager", "VoilaLaunch", "voila_command", "new_token", "check_token", "scrub_secrets",
+           "TOKEN_ENV"]  # fmt: skip
 
 TOKEN_ENV = "JUPYTER_TOKEN"
 SECRET_ENVS = (TOKEN_ENV, "WORKBENCH_DASHBOARD_TOKEN")
@@ -49,7 +52,7 @@ class CappedKernelManager(AsyncMappingKernelManager):
                 503, f"dashboard busy: {self.max_kernels} sessions are open (the cap); close one or retry later"
             )
         if "env" in kwargs:
-            kwargs["env"] = scrub_secrets(kwargs["env"], os.environ.get(TOKEN_ENV, ""))
+            kwargs["env"] = scrub_secrets(kwargs["env"])
         self._starting += 1  # no await between the check and this line: asyncio cannot interleave
         try:
             return await super().start_kernel(kernel_id=kernel_id, path=path, **kwargs)
@@ -57,11 +60,31 @@ class CappedKernelManager(AsyncMappingKernelManager):
             self._starting -= 1
 
 
-def scrub_secrets(env: dict[str, str] | None, token: str) -> dict[str, str]:
-    """``env`` without the token variables, and with the token's value masked everywhere else."""
+URL_ENVS = ("QUERY_STRING", "VOILA_REQUEST_URL")  # Voila copies the request (and its ?token=) here
+_TOKEN_PARAM = re.compile(r"(?<![A-Za-z0-9_])token=[^&#\s]*")
+TOKEN_CHARS = re.compile(r"^[A-Za-z0-9_-]{16,}$")
+
+
+def check_token(token: str) -> str:
+    """A token a user chose must be URL-safe (it travels in the URL) and at least 16 characters."""
+    if not TOKEN_CHARS.match(token):
+        raise ParameterError(
+            f"a dashboard token must be at least 16 characters of A-Z a-z 0-9 _ - (got {len(token)} "
+            "characters); unset WORKBENCH_DASHBOARD_TOKEN to get a generated one"
+        )
+    return token
+
+
+def scrub_secrets(env: dict[str, str] | None, token: str = "") -> dict[str, str]:
+    """``env`` without the token variables and with ``token=...`` removed from the request copies.
+
+    Only the variables known to carry the token are touched, so PATH or HOME stay intact
+    whatever the token looks like.
+    """
     out = {k: v for k, v in (env or {}).items() if k not in SECRET_ENVS}
-    if token:
-        out = {k: v.replace(token, "<hidden>") for k, v in out.items()}
+    for key in URL_ENVS:
+        if key in out:
+            out[key] = _TOKEN_PARAM.sub("token=<hidden>", out[key])
     return out
 
 
