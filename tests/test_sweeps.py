@@ -139,7 +139,7 @@ def test_bad_grid_values_name_the_parameter(grid, message):
 
 @pytest.mark.parametrize("bad", [0, -5, float("nan"), float("inf"), "256", True])
 def test_bad_memory_limit_or_combination_limit(bad):
-    with pytest.raises(wb.ParameterError, match="memory_limit_mb must be a positive number"):
+    with pytest.raises(wb.ParameterError, match="memory_limit_mb must be a number of MiB"):
         wb.grid_search("sma_crossover", "NO_SUCH_SYMBOL", {"fast": [5]}, memory_limit_mb=bad)
     with pytest.raises(wb.ParameterError, match="max_combinations must be a positive integer"):
         wb.grid_search("sma_crossover", "NO_SUCH_SYMBOL", {"fast": [5]}, max_combinations=bad)
@@ -174,3 +174,13 @@ def test_the_collector_is_left_as_found(goog):
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_astronomical_inputs_are_typed_errors_not_overflows():
+    import workbench as wb
+    from workbench.errors import ParameterError, SweepTooLargeError
+
+    with pytest.raises(SweepTooLargeError):
+        wb.grid_search("sma_crossover", "GOOG", {"fast": range(10**19), "slow": [50]})
+    with pytest.raises(ParameterError, match="memory_limit_mb must be"):
+        wb.grid_search("sma_crossover", "GOOG", {"fast": [5], "slow": [50]}, memory_limit_mb=1e303)

@@ -81,8 +81,16 @@ def _check_values(name: str, values: Any) -> None:
             f"grid values must be lists: {name}={values!r}; write {name}=[{values!r}] for one value "
             f"or e.g. {name}=range(5, 30) for several"
         )
-    if len(values) == 0:
+    if _length(values) == 0:
         raise ParameterError(f"grid values must not be empty: {name}={values!r}")
+
+
+def _length(values: Any) -> int:
+    """``len(values)``; a range longer than sys.maxsize has no len() but a size nonetheless."""
+    try:
+        return len(values)
+    except OverflowError:
+        return (values.stop - values.start + values.step - (1 if values.step > 0 else -1)) // values.step
 
 
 def _check_duplicates(name: str, values: Any) -> None:
@@ -107,7 +115,7 @@ def count_combinations(grid: dict[str, Any]) -> int:
         if not isinstance(name, str):
             raise ParameterError(f"grid keys must be parameter names (str), got {name!r}")
         _check_values(name, values)
-    return math.prod(len(v) for v in grid.values())
+    return math.prod(_length(v) for v in grid.values())
 
 
 def _combination_limit(max_combinations: int | None) -> int:
@@ -132,7 +140,7 @@ def _check_size(grid: dict[str, Any], max_combinations: int | None) -> int:
     n = count_combinations(grid)
     limit = _combination_limit(max_combinations)
     if n > limit:
-        shape = " × ".join(f"{k} {len(v):,}" for k, v in grid.items())
+        shape = " × ".join(f"{k} {_length(v):,}" for k, v in grid.items())
         raise SweepTooLargeError(
             f"the grid has {n:,} combinations ({shape}), above the limit of {limit:,}; "
             f"pass max_combinations={n} (or set {MAX_COMBINATIONS_ENV}) to run it, or use a coarser grid"
@@ -147,13 +155,18 @@ def combo_bytes(n_bars: int) -> int:
     return BYTES_PER_BAR * int(n_bars) + BYTES_PER_COMBO
 
 
+MAX_MEMORY_LIMIT_MB = 2**30  # 1 PiB: far above any machine, far below float overflow
+
+
 def _check_cap(memory_limit_mb: object) -> None:
     if memory_limit_mb is not None and (
         isinstance(memory_limit_mb, bool)
         or not isinstance(memory_limit_mb, int | float)
-        or not (math.isfinite(memory_limit_mb) and memory_limit_mb > 0)
+        or not (math.isfinite(memory_limit_mb) and 0 < memory_limit_mb <= MAX_MEMORY_LIMIT_MB)
     ):
-        raise ParameterError(f"memory_limit_mb must be a positive number of MiB or None, got {memory_limit_mb!r}")
+        raise ParameterError(
+            f"memory_limit_mb must be a number of MiB in (0, {MAX_MEMORY_LIMIT_MB:,}] or None, got {memory_limit_mb!r}"
+        )
 
 
 def chunk_size(n_bars: int, memory_limit_mb: float | None = DEFAULT_MEMORY_LIMIT_MB) -> int:
