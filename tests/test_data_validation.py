@@ -346,3 +346,17 @@ def test_unreadable_files_are_one_typed_line_naming_the_real_path(
     assert isinstance(info.value, OSError)
     assert str(info.value).startswith(f"[{rule}] ") and str(path.resolve()) in str(info.value)
     assert says in str(info.value) and "\n" not in str(info.value)
+
+
+def test_trailing_delimiters_are_read_and_extra_values_are_refused(tmp_path) -> None:
+    from workbench.adapters.files import read_ohlcv_file
+    from workbench.errors import DataValidationError
+
+    ok = tmp_path / "trailing.csv"
+    ok.write_text("Date,Open,High,Low,Close,Volume\n2020-01-02,1,2,1,1.5,10,\n2020-01-03,1,2,1,1.6,10,\n")
+    df = read_ohlcv_file(ok, tz="UTC")
+    assert list(df["Close"]) == [1.5, 1.6] and str(df.index[0].date()) == "2020-01-02"
+    bad = tmp_path / "extra.csv"
+    bad.write_text("Date,Open,High,Low,Close,Volume\n2020-01-02,1,2,1,1.5,10,99\n2020-01-03,1,2,1,1.6,10\n")
+    with pytest.raises(DataValidationError, match=r"\[column_count\]"):
+        read_ohlcv_file(bad, tz="UTC")

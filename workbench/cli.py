@@ -203,7 +203,7 @@ def _data_parser(sub: argparse._SubParsersAction) -> None:
     show = dsub.add_parser("show", help="metadata, first and last bars, optional candlestick HTML")
     show.add_argument("symbol")
     common(show)
-    show.add_argument("--rows", type=int, default=5)
+    show.add_argument("--rows", type=_positive, default=5)
     show.add_argument(
         "--plot", type=Path, default=None, help="write a candlestick/volume chart (HTML)"
     )

@@ -86,7 +86,9 @@ def _read_table(path: Path) -> pd.DataFrame:
             if isinstance(raw.index, pd.DatetimeIndex):
                 raw = raw.reset_index(names=raw.index.name or "timestamp")
             return raw
-        return pd.read_csv(path)
+        return _read_csv(path, where)
+    except DataValidationError:
+        raise
     except pd.errors.EmptyDataError:
         raise DataReadError(f"[file_empty] {where} has no columns (blank lines only)") from None
     except PermissionError:
@@ -230,6 +232,20 @@ def _renames(raw: pd.DataFrame, mapping: Mapping[str, str]) -> dict[str, str]:
         elif str(col).lower() in _TIME_ALIASES and "timestamp" not in targets:
             renamed[col] = "timestamp"
     return renamed
+
+
+def _read_csv(path: Path, where: object) -> pd.DataFrame:
+    """A CSV whose rows may end in a delimiter (``...,10,``), but never carry more values than
+    the header names: pandas would otherwise turn the first column into the index, or drop
+    the extra values, and shift every field silently."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        try:
+            return pd.read_csv(path, index_col=False)
+        except pd.errors.ParserWarning:
+            raise DataValidationError(
+                "column_count", f"{where}: a row has more values than the header has columns"
+            ) from None
 
 
 def read_ohlcv_file(
