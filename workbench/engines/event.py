@@ -24,7 +24,7 @@ import pandas as pd
 
 from workbench.errors import ParameterError
 from workbench.trading.broker import PreTradeCheck, SimulatedBroker
-from workbench.trading.costs import Bar, CommissionModel, SlippageModel
+from workbench.trading.costs import Bar, CommissionModel, SlippageModel, fill_price
 from workbench.trading.enums import CostBasisMethod, FillTiming, OrderType, Side
 from workbench.trading.events import EventBus
 from workbench.trading.portfolio import Portfolio
@@ -180,7 +180,7 @@ def fill_cost(broker: SimulatedBroker, inst: Instrument, bar: Bar, side: Side, r
     price it (slippage, clamped into the bar, plus commission)."""
 
     def cost(q: float) -> float:
-        px = min(max(broker.slippage.price(side, ref, q, bar), bar.low), bar.high)
+        px = fill_price(broker.slippage, side, ref, q, bar)
         return q * px * inst.multiplier + broker.commission.calculate(q, px, inst)
 
     return cost
@@ -214,7 +214,7 @@ def _rebalance(
         # A reversal is one order: close |q0| and open the new side with what is left.
         budget = portfolio.cash
         if q0 != 0:
-            px0 = min(max(broker.slippage.price(side, ref, abs(q0), bar), bar.low), bar.high)
+            px0 = fill_price(broker.slippage, side, ref, abs(q0), bar)
             budget += q0 * px0 * instrument.multiplier - broker.commission.calculate(abs(q0), px0, instrument)
         equity = portfolio.equity if q0 == 0 else budget
         qty = sizer.size(ref, equity, budget, instrument, cost)

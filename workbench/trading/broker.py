@@ -36,7 +36,14 @@ from collections.abc import Callable, Iterable
 import pandas as pd
 
 from workbench.errors import InvalidValueError
-from workbench.trading.costs import Bar, CommissionModel, NoCommission, NoSlippage, SlippageModel
+from workbench.trading.costs import (
+    Bar,
+    CommissionModel,
+    NoCommission,
+    NoSlippage,
+    SlippageModel,
+    fill_price,
+)
 from workbench.trading.enums import FillTiming, OrderStatus, OrderType, Side, TimeInForce
 from workbench.trading.events import Event, EventBus
 from workbench.trading.orders import Fill, Order
@@ -192,7 +199,7 @@ class SimulatedBroker:
     def _accept(self, order: Order, bar: Bar, ref_price: float) -> bool:
         qty = order.quantity
         # checked at the price it would fill at: slippage applied, clamped into the bar
-        ref_price = min(max(self.slippage.price(order.side, ref_price, qty, bar), bar.low), bar.high)
+        ref_price = fill_price(self.slippage, order.side, ref_price, qty, bar)
         fee = self.commission.calculate(qty, ref_price, order.instrument)
         if self.pre_trade_check is not None:
             veto = self.pre_trade_check(order, self.portfolio, ref_price)
@@ -251,10 +258,7 @@ class SimulatedBroker:
             return
         if qty <= 0:
             return
-        px = self.slippage.price(order.side, price, qty, bar)
-        if order.limit_price is not None:
-            px = min(px, order.limit_price) if order.side is Side.BUY else max(px, order.limit_price)
-        px = min(max(px, bar.low), bar.high)
+        px = fill_price(self.slippage, order.side, price, qty, bar, order.limit_price)
         fee = self.commission.calculate(qty, px, inst)
         why = self.portfolio.check_fill(inst, order.side.sign * qty, px, fee)
         if why:

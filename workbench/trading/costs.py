@@ -24,12 +24,16 @@ import numbers
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol, runtime_checkable
 
+import numpy as np
+
 from workbench.errors import ParameterError
 from workbench.trading.enums import Side
 from workbench.trading.values import Instrument
 
 __all__ = [
     "Bar",
+    "fill_price",
+    "fill_prices",
     "CommissionModel",
     "SlippageModel",
     "NoCommission",
@@ -249,3 +253,22 @@ def slippage_from(value: SlippageModel | None) -> SlippageModel:
     raise ParameterError(
         f"slippage must be a slippage model, e.g. FixedBps(bps=5), got slippage={value!r}"
     )
+
+
+def fill_price(
+    slippage: SlippageModel, side: Side, reference: float, quantity: float, bar: Bar,
+    limit: float | None = None,
+) -> float:  # fmt: skip
+    """The one fill-price rule every engine uses: slip, never past the limit price, then
+    clamp into the bar's [low, high] (no fill prints outside the range that traded)."""
+    px = slippage.price(side, reference, quantity, bar)
+    if limit is not None:
+        px = min(px, limit) if side is Side.BUY else max(px, limit)
+    return min(max(px, bar.low), bar.high)
+
+
+def fill_prices(base: np.ndarray, bps: float, buy: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """:func:`fill_price` over arrays for :class:`FixedBps` (market orders, no limit): what
+    the vectorized engine hands vectorbt as the fill price, so both engines print the same."""
+    slip = bps * 1e-4
+    return np.where(buy, np.minimum(base * (1.0 + slip), high), np.maximum(base * (1.0 - slip), low))
