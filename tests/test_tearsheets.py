@@ -67,3 +67,16 @@ def test_figures(result):
     n = len(tp.data[1].x) + len(tp.data[2].x)
     assert n == (pr.fills["symbol"].astype(str).str.startswith("IXIC")).sum() and "IXIC" in tp.layout.title.text
     assert isinstance(pd.Timestamp(tp.data[1].x[0]), pd.Timestamp)
+
+
+def test_the_callers_matplotlib_backend_is_restored(result, tmp_path):
+    """A notebook's inline backend must survive writing a tearsheet (issue 10: no hidden global state)."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    plt.switch_backend("svg")
+    try:
+        quantstats_html(result, tmp_path / "t.html")
+        assert matplotlib.get_backend().lower() == "svg"
+    finally:
+        plt.switch_backend("Agg")

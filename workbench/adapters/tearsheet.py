@@ -10,7 +10,6 @@ aligned to the strategy's bars. The HTML is rendered to memory and written atomi
 from __future__ import annotations
 
 import logging
-import os
 import re
 import tempfile
 import warnings
@@ -60,15 +59,28 @@ def quantstats_html(
     benchmark: pd.Series | BacktestResult | str | None = None,
     title: str | None = None,
 ) -> Path:
-    """Write quantstats' full HTML tearsheet of ``result`` to ``path`` (no network)."""
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    import matplotlib
+    """Write quantstats' full HTML tearsheet of ``result`` to ``path`` (no network).
 
-    matplotlib.use("Agg")
+    quantstats draws with matplotlib; it draws on the Agg backend here and the caller's
+    backend (a notebook's inline one, say) is restored afterwards, even on error.
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    previous = matplotlib.get_backend()
+    plt.switch_backend("Agg")
+    try:
+        return _write_tearsheet(result, Path(path), benchmark, title)
+    finally:
+        plt.switch_backend(previous)
+
+
+def _write_tearsheet(
+    result: BacktestResult, path: Path, benchmark: pd.Series | BacktestResult | str | None, title: str | None
+) -> Path:
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # no Arial here: fine
     import quantstats as qs
 
-    path = Path(path)
     rets = _naive(result.returns.dropna().rename(result.spec["strategy"]))
     bench = None
     if benchmark is not None:
