@@ -18,7 +18,7 @@ import pandas as pd
 
 from workbench.api import _prepare, backtest, resolve_strategy
 from workbench.errors import DataError, LookAheadError, ParameterError
-from workbench.strategy.base import BarStrategy, Strategy, check_int, panel_field
+from workbench.strategy.base import BarStrategy, Strategy, check_int, check_seed, panel_field
 from workbench.strategy.result import BacktestResult
 
 __all__ = ["EngineComparison", "compare_engines", "check_lookahead"]
@@ -513,7 +513,7 @@ def check_lookahead(
     n = len(prices)
     if n < 4:
         raise ParameterError(f"need at least 4 bars to check look-ahead, got {n}")
-    cuts, sample, seed = check_int("cuts", cuts, 1), check_int("sample", sample, 0), check_int("seed", seed, 0)
+    cuts, sample, seed = check_int("cuts", cuts, 1), check_int("sample", sample, 0), check_seed("seed", seed)
     rng = np.random.default_rng(seed)
     full = _run(strat, prices, kwargs, backtests)
     first = min(max(strat.warmup, 1), n - 2)

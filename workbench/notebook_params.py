@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import ParameterError
+from workbench.errors import ParameterError, first_line
 
 __all__ = ["DeclaredParameter", "load_notebook", "declared_parameters", "check_parameters", "coerce_value"]
 
@@ -74,7 +74,7 @@ def load_notebook(notebook: Path | Any) -> Any:
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)
     except (OSError, ValueError, nbformat.ValidationError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc, type(exc).__name__)
         raise ParameterError(f"{notebook} is not a readable Jupyter notebook: {first}") from None
     return _normalised(nb)
 

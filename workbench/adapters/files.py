@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from workbench.errors import DataError, DataReadError, DataValidationError
+from workbench.errors import DataError, DataReadError, DataValidationError, first_line
 from workbench.market import OHLCV_COLUMNS, DataRepairWarning, float_columns, validate_ohlcv
 
 __all__ = ["LocalFileSource", "read_ohlcv_file"]
@@ -96,7 +96,7 @@ def _read_table(path: Path) -> pd.DataFrame:
     except OSError as exc:
         raise DataReadError(f"[file_unreadable] {where}: {exc.strerror or exc}") from None
     except (ValueError, UnicodeDecodeError) as exc:  # ParserError, ArrowInvalid are ValueErrors
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc, type(exc).__name__)
         raise DataReadError(f"[file_unreadable] {where}: not a {fmt} table ({first})") from None
 
 

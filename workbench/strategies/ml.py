@@ -9,7 +9,7 @@ import pandas as pd
 
 from workbench.adapters import indicators as ta
 from workbench.errors import ParameterError
-from workbench.strategy.base import Strategy, check_bool, check_float, check_int
+from workbench.strategy.base import Strategy, check_bool, check_float, check_int, check_seed
 
 __all__ = ["MLClassifier", "ml_features"]
 
@@ -70,7 +70,7 @@ class MLClassifier(Strategy):
         if self.model not in ("logistic", "forest"):
             raise ParameterError(f"model must be 'logistic' or 'forest', got model={self.model!r}")
         check_bool("allow_short", self.allow_short)
-        check_int("seed", self.seed, 0)
+        check_seed("seed", self.seed)
 
     @property
     def warmup(self) -> int:

@@ -85,7 +85,7 @@ class StrategyStatusChanged(Event):
 
 
 MAX_INT_PARAM = 10**7  # default ceiling of an integer parameter (see check_int)
-MAX_SEED = 2**32 - 1  # the default ceiling of a parameter named "seed"
+MAX_SEED = 2**32 - 1  # the ceiling of a random seed (see check_seed)
 
 
 def check_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
@@ -94,8 +94,7 @@ def check_int(name: str, value: object, minimum: int, maximum: int | None = None
     Integer parameters are bar counts (windows, lookbacks, rebalance periods, top-k...):
     left unsaid, ``maximum`` is :data:`MAX_INT_PARAM` (10 million, the largest series the
     workbench is sized for: a longer window can never fill, and past 2**31 TA-Lib and
-    pandas raise a raw OverflowError). A parameter named ``seed`` may go up to
-    :data:`MAX_SEED` (2**32 - 1, what scikit-learn's ``random_state`` accepts).
+    pandas raise a raw OverflowError). Random seeds are not bar counts: see :func:`check_seed`.
     """
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise ParameterError(f"{name} must be an integer, got {name}={value!r}")
@@ -105,7 +104,19 @@ def check_int(name: str, value: object, minimum: int, maximum: int | None = None
         return int(value)
     if value < minimum:
         raise ParameterError(f"{name} must be >= {minimum}, got {name}={value}")
-    ceiling, why = (MAX_SEED, "MAX_SEED") if name == "seed" else (MAX_INT_PARAM, "MAX_INT_PARAM")
+    return _at_most(name, value, MAX_INT_PARAM, "MAX_INT_PARAM")
+
+
+def check_seed(name: str, value: object) -> int:
+    """A random seed: an int in [0, :data:`MAX_SEED`] (what scikit-learn's ``random_state`` takes)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ParameterError(f"{name} must be an integer, got {name}={value!r}")
+    if value < 0:
+        raise ParameterError(f"{name} must be >= 0, got {name}={value}")
+    return _at_most(name, value, MAX_SEED, "MAX_SEED")
+
+
+def _at_most(name: str, value: int, ceiling: int, why: str) -> int:
     if value > ceiling:
         raise ParameterError(f"{name} must be <= {ceiling:,} ({why}), got {name}={value}")
     return int(value)
