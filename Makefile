@@ -19,7 +19,7 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)  ## run the backtest runbook on the sample data into reports/
 	$(BIN)/workbench demo
 
-test: $(STAMP)  ## every test: unit, property, golden, notebooks, browser
+test: $(STAMP)  ## every test: unit, property, golden, notebooks, browser, doctests, import contract
 	$(BIN)/python -m pytest
 
 dashboard: $(STAMP)  ## serve the Voila dashboard on http://127.0.0.1:8866
@@ -30,8 +30,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_data.py
 	$(BIN)/python bench/bench_sweep.py
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff, and the import contract in pyproject.toml ([tool.importlinter])
 	$(BIN)/ruff check workbench tests bench
+	$(BIN)/lint-imports --no-cache --no-logo
 
 lock:  ## re-resolve requirements.lock from pyproject.toml
 	$(BIN)/uv pip compile requirements.in --python-version 3.11 -o requirements.lock

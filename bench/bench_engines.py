@@ -100,27 +100,28 @@ def main(n: int) -> None:
     inst = Instrument(ticker="SYN", exchange="BENCH")
     target = wb.SMACrossover(fast=20, slow=50).target(prices)
     tgt = target.to_numpy()
-    kw = dict(cash=1e6, commission=PercentOfNotional(rate=0.002), slippage=NoSlippage(),
-              sizer=FixedQuantity(quantity=10.0))  # fmt: skip
+    spec = wb.BacktestSpec(strategy=wb.SMACrossover(fast=20, slow=50), instruments=(inst,), cash=1e6,
+                           commission=PercentOfNotional(rate=0.002), slippage=NoSlippage(),
+                           sizer=FixedQuantity(quantity=10.0))  # fmt: skip
     ref_t, ref = best(lambda: reference(prices, tgt, 10.0, 0.002))
-    ev_t, ev = best(lambda: run_targets(prices, target, inst, **kw))
+    ev_t, ev = best(lambda: run_targets(prices, target, inst, spec))
     tracemalloc.start()
-    run_targets(prices, target, inst, **kw)
+    run_targets(prices, target, inst, spec)
     ev_peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    cb_t, cb = best(lambda: run_bars(prices, SmaCallback(), inst, **kw))
+    cb_t, cb = best(lambda: run_bars(prices, SmaCallback(), spec.replace(strategy=SmaCallback())))
     vbt_direct(prices.iloc[:1000], tgt[:1000], 0.002, 10.0)  # warm (imports, first call)
     # interleaved, best of 9 each: on 2 cores, fresh 8 MB allocations make single runs noisy
     vz_t, vd_t = float("inf"), float("inf")
     for _ in range(9):
-        t, vz = best(lambda: vectorized.run_signals(prices, target, inst, **kw), 1)
+        t, vz = best(lambda: vectorized.run_signals(prices, target, inst, spec), 1)
         vz_t = min(vz_t, t)
         t, vd = best(lambda: vbt_direct(prices, tgt, 0.002, 10.0), 1)
         vd_t = min(vd_t, t)
-    fills = len(ev.broker.fills)
+    fills = len(ev.fills)
 
     def with_tables():
-        run = vectorized.run_signals(prices, target, inst, **kw)
+        run = vectorized.run_signals(prices, target, inst, spec)
         run.fills, run.orders, run.trades  # noqa: B018 - build the tables
         return run
 

@@ -50,13 +50,14 @@ def main(n: int) -> None:
     t_ref = time.perf_counter() - t0
     tracemalloc.start()
     t0 = time.perf_counter()
-    run = run_targets(prices, target, inst, cash=1e6, commission=PercentOfNotional(rate=0.002),
-                      slippage=NoSlippage(), sizer=FixedQuantity(quantity=10.0))
+    spec = wb.BacktestSpec(strategy=strat, instruments=(inst,), cash=1e6, commission=PercentOfNotional(rate=0.002),
+                           slippage=NoSlippage(), sizer=FixedQuantity(quantity=10.0))  # fmt: skip
+    run = run_targets(prices, target, inst, spec)
     t_evt = time.perf_counter() - t0
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     err = float(np.max(np.abs(run.equity.to_numpy() - ref) / ref))
-    print(f"SMA 20/50, {n:,} 1-minute bars, 10 units, 0.2% commission, {len(run.broker.fills):,} fills")
+    print(f"SMA 20/50, {n:,} 1-minute bars, 10 units, 0.2% commission, {len(run.fills):,} fills")
     print(f"{'engine':28s} {'seconds':>9s} {'bars/s':>14s}")
     print(f"{'event-driven (workbench)':28s} {t_evt:9.3f} {n / t_evt:14,.0f}   peak traced memory {peak:,.0f} MiB")
     print(f"{'numpy reference (no orders)':28s} {t_ref:9.3f} {n / t_ref:14,.0f}")

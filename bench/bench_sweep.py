@@ -87,7 +87,7 @@ def fresh(name: str, n: int) -> dict:
 
 
 def main(n: int) -> None:
-    from workbench.optimize import DEFAULT_MEMORY_LIMIT_MB, combo_bytes
+    from workbench.research.optimize import DEFAULT_MEMORY_LIMIT_MB, combo_bytes
 
     rows = [
         (f"wb.grid_search, {n:,} combos, cap {DEFAULT_MEMORY_LIMIT_MB} MiB", "sweep"),

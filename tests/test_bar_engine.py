@@ -58,7 +58,7 @@ def test_stop_loss_exits_at_the_stop_and_cancels_its_sibling(goog):
     fills = r.fills.set_index("order_id")
     for _, o in stops.iterrows():
         entry = r.fills[(r.fills["ts"] < o["updated"]) & (r.fills["side"] == "BUY")].iloc[-1]
-        assert o["stop_price"] == pytest.approx(entry["price"] * 0.95)
+        assert o["stop_price"] == r.spec.instruments[0].round_price(entry["price"] * 0.95)  # on the tick grid
         bar = goog.loc[o["updated"]]
         px = fills.loc[o["order_id"], "price"]
         assert px == pytest.approx(min(bar["Open"], o["stop_price"]))  # gap-through fills at the open
@@ -103,12 +103,12 @@ class Orders(wb.BarStrategy):
     """Places one order of each type/TIF on fixed bars, to see each one handled."""
 
     def on_bar(self, ctx):
-        i, c = ctx.i, ctx.price
+        i, c, tick = ctx.i, ctx.price, ctx.round_price
         plan = {
-            100: dict(side="buy", quantity=5, order_type="limit", limit_price=c * 0.97, time_in_force="gtc", tag="limit-gtc"),
-            200: dict(side="buy", quantity=5, order_type="limit", limit_price=c * 0.5, time_in_force="day", tag="limit-day"),
-            300: dict(side="sell", quantity=5, order_type="stop", stop_price=c * 0.97, time_in_force="gtc", tag="stop"),
-            400: dict(side="buy", quantity=5, order_type="stop_limit", stop_price=c * 1.01, limit_price=c * 1.03, tag="stop-limit"),
+            100: dict(side="buy", quantity=5, order_type="limit", limit_price=tick(c * 0.97), time_in_force="gtc", tag="limit-gtc"),
+            200: dict(side="buy", quantity=5, order_type="limit", limit_price=tick(c * 0.5), time_in_force="day", tag="limit-day"),
+            300: dict(side="sell", quantity=5, order_type="stop", stop_price=tick(c * 0.97), time_in_force="gtc", tag="stop"),
+            400: dict(side="buy", quantity=5, order_type="stop_limit", stop_price=tick(c * 1.01), limit_price=tick(c * 1.03), tag="stop-limit"),
             500: dict(side="buy", quantity=5, order_type="market", time_in_force="ioc", tag="ioc"),
             600: dict(side="buy", quantity=10_000, order_type="market", time_in_force="fok", tag="fok-too-big"),
         }  # fmt: skip
@@ -140,7 +140,7 @@ def test_pre_trade_check_hook_vetoes_orders(goog):
     assert r.stats["n_trades"] == 0 and r.equity.iloc[-1] == 10_000
     ok = wb.backtest("sma_crossover", goog, size=10, pre_trade_check=max_notional)
     assert ok.stats["n_trades"] > 0
-    with pytest.raises(wb.ParameterError, match="cannot run a pre-trade check hook"):
+    with pytest.raises(wb.ParameterError, match="vectorized engine cannot reproduce a pre-trade check hook"):
         wb.backtest("sma_crossover", goog, engine="vectorized", pre_trade_check=max_notional)
     with pytest.raises(wb.ParameterError, match="per-bar callback"):
         wb.backtest(SmaBar(), goog, engine="vectorized")
@@ -159,7 +159,7 @@ def test_grid_search_rows_equal_single_backtests(goog):
     ev = wb.grid_search("sma_crossover", goog, grid, commission=0.001, engine="event")
     for _, row in top.iterrows():
         r = wb.backtest("sma_crossover", goog, {"fast": int(row.fast), "slow": int(row.slow)}, commission=0.001)
-        for k in wb.optimize.GRID_METRICS:
+        for k in wb.research.optimize.GRID_METRICS:
             assert row[k] == pytest.approx(r.stats[k], rel=1e-9), k
     pd.testing.assert_frame_equal(top, ev, check_dtype=False, rtol=1e-9)
     with pytest.raises(wb.ParameterError, match="sort_by must be one of"):

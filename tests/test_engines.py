@@ -58,14 +58,14 @@ def test_fixed_fee_and_signal_close_agree(goog):
 
 def test_compare_engines_reports_a_real_difference(goog):
     # a per-share fee exists only on the event engine: the vectorized engine must refuse it...
-    with pytest.raises(wb.ParameterError, match="cannot express commission"):
+    with pytest.raises(wb.ParameterError, match="cannot reproduce commission"):
         wb.backtest("sma_crossover", goog, engine="vectorized", commission=PerShare(rate=0.01))
-    with pytest.raises(wb.ParameterError, match="cannot express slippage"):
+    with pytest.raises(wb.ParameterError, match="cannot reproduce slippage"):
         wb.backtest("sma_crossover", goog, engine="vectorized", slippage=VolumeShare(volume_limit=0.1))
     # ... and a genuine disagreement is reported, not hidden
     cmp = wb.compare_engines("sma_crossover", goog, commission=0.001)
     cmp.vectorized.fills.loc[3, "price"] *= 1.01
-    from workbench.checks import _diff_table
+    from workbench.research.compare import _diff_table
 
     assert any("fills[3] price" in d for d in _diff_table("fills", cmp.event.fills, cmp.vectorized.fills, 1e-9))
 
@@ -81,12 +81,13 @@ def test_results_have_the_same_shape_and_spec(goog):
             assert vz.stats[key] == pytest.approx(value, rel=1e-9, nan_ok=True), key
         else:
             assert vz.stats[key] == value, key
-    assert ev.spec["engine"] == "event" and vz.spec["engine"] == "vectorized"
-    assert ev.spec["id"] == vz.spec["id"], "the spec id names the experiment, not the engine"
-    assert vz.spec["versions"]["vectorbt"].startswith("1.2")
-    assert "ta-lib" in ev.spec["versions"]
-    assert len(ev.spec["data"]["sha256"]) == 64
-    assert ev.spec["fill_timing"] == "NEXT_OPEN"
+    assert ev.spec.engine == "event" and vz.spec.engine == "vectorized"
+    assert ev.id == vz.id == ev.spec.id, "the spec id names the experiment, not the engine"
+    assert ev.run_id != vz.run_id, "a run is the spec on one engine"
+    assert vz.versions["vectorbt"].startswith("1.2")
+    assert "ta-lib" in ev.versions
+    assert len(ev.spec.data.sha256) == 64
+    assert ev.spec.fill_timing is wb.FillTiming.NEXT_OPEN
 
 
 def test_defaults_fill_at_next_open_in_whole_units(goog):

@@ -122,6 +122,7 @@ def test_infinite_weights_fail_identically_on_both_engines(pair: pd.DataFrame) -
 def test_the_vectorized_grid_checks_targets_like_the_engines(goog: pd.DataFrame) -> None:
     targets = np.zeros((len(goog), 3))
     targets[50, 2] = math.nan
-    kw = {"cash": 10_000.0, "commission": NoCommission(), "slippage": NoSlippage(), "sizer": AllEquity()}
+    spec = wb.BacktestSpec(strategy=wb.SMACrossover(), cash=10_000.0, commission=NoCommission(),
+                           slippage=NoSlippage(), sizer=AllEquity())  # fmt: skip
     with pytest.raises(ParameterError, match=re.escape(f"got nan at {goog.index[50]}")):
-        run_signal_grid(goog, targets, Instrument(ticker="GOOG", exchange="X"), **kw)
+        run_signal_grid(goog, targets, Instrument(ticker="GOOG", exchange="X"), spec)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import workbench as wb
-from workbench import checks
+from workbench.research import lookahead as checks
 from workbench.adapters import indicators as ta
 from workbench.market import validate_ohlcv
 from workbench.strategy.base import panel_field
@@ -312,7 +312,7 @@ class LimitDips(wb.BarStrategy):
         if np.isnan(sma):
             return
         if ctx.position == 0 and not ctx.open_orders:
-            ctx.buy(10, order_type="limit", limit_price=sma * 0.97, time_in_force="day")
+            ctx.buy(10, order_type="limit", limit_price=ctx.round_price(sma * 0.97), time_in_force="day")
         elif ctx.position > 0 and ctx.price > sma * 1.03:
             ctx.target(0)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -21,6 +22,20 @@ pytestmark = pytest.mark.notebooks
 def test_notebook_is_committed_without_outputs(path):
     nb = json.loads(path.read_text())
     assert not [c for c in nb["cells"] if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_uses_only_the_public_package(path):
+    """A notebook imports ``workbench`` (as anything) and reaches the rest as ``wb.<name>``."""
+    nb = json.loads(path.read_text())
+    found = []
+    for cell in (c for c in nb["cells"] if c["cell_type"] == "code"):
+        for node in ast.walk(ast.parse("".join(cell["source"]))):
+            if isinstance(node, ast.Import):
+                found += [a.name for a in node.names if a.name.split(".")[0] == "workbench"]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "workbench":
+                found.append(f"from {node.module} import ...")
+    assert found == ["workbench"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])

@@ -291,7 +291,7 @@ def breakout(prices, window=20):
 
 def test_a_plain_function_is_a_strategy(goog):
     r = wb.backtest(breakout, goog, {"window": 50}, commission=0.001)
-    assert r.spec["strategy"].endswith("breakout") and r.spec["params"] == {"window": 50}
+    assert r.spec.strategy.name.endswith("breakout") and r.spec.params == {"window": 50}
     assert r.stats["n_trades"] > 10
     wb.compare_engines(breakout, goog, {"window": 50}, commission=0.001).raise_if_different()
     wb.check_lookahead(breakout, goog, {"window": 50})

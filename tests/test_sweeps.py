@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 import workbench as wb
-from workbench import optimize
+from workbench.research import optimize
 from workbench.engines import vectorized
 from workbench.errors import SweepTooLargeError
 
@@ -30,9 +30,9 @@ def calls(monkeypatch):
     shapes: list[tuple[int, int]] = []
     real = vectorized.run_signal_grid
 
-    def recording(prices, targets, **kw):
+    def recording(prices, targets, *args):
         shapes.append(targets.shape)
-        return real(prices, targets, **kw)
+        return real(prices, targets, *args)
 
     monkeypatch.setattr(vectorized, "run_signal_grid", recording)
     return shapes
@@ -76,7 +76,7 @@ def test_calls_are_ceil_n_over_chunk_with_targets_per_chunk(goog, calls, monkeyp
     seen = []
     real_grid = vectorized.run_signal_grid
     monkeypatch.setattr(vectorized, "run_signal_grid",
-                        lambda p, t, **kw: seen.append((len(built), len(resolved))) or real_grid(p, t, **kw))  # fmt: skip
+                        lambda p, t, *a: seen.append((len(built), len(resolved))) or real_grid(p, t, *a))  # fmt: skip
     cap = 7.5 * optimize.combo_bytes(len(goog)) / 2**20
     out = wb.grid_search(rule, goog, {"window": list(range(2, 102))}, memory_limit_mb=cap)
     chunk = optimize.chunk_size(len(goog), cap)

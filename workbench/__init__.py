@@ -5,10 +5,12 @@
 >>> result = wb.backtest("sma_crossover", prices, {"fast": 10, "slow": 30})
 """
 
+import importlib as _importlib
+
+from workbench.adapters.indicators import install as _install_indicators
 from workbench.adapters.sample import load_series
 from workbench.adapters.synthetic import synthetic_bars, two_venue_quotes
-from workbench.api import ENGINES, STRATEGIES, backtest
-from workbench.checks import EngineComparison, check_lookahead, compare_engines
+from workbench.api import ENGINES, STRATEGIES, backtest, make_spec
 from workbench.data import (
     align_panel,
     get_source,
@@ -37,7 +39,9 @@ from workbench.errors import (
     WorkbenchError,
 )
 from workbench.market import OHLCV_COLUMNS, DataRepairWarning, resample_ohlcv, validate_ohlcv
-from workbench.optimize import grid_search
+from workbench.research.compare import EngineComparison, compare_engines
+from workbench.research.lookahead import check_lookahead
+from workbench.research.optimize import grid_search
 from workbench.strategies import (
     CrossSectionalMomentum,
     CrossVenueArbitrage,
@@ -49,7 +53,10 @@ from workbench.strategies import (
     TimeSeriesMomentum,
 )
 from workbench.strategy.base import BarStrategy, PortfolioStrategy, Strategy, StrategyStatus
+from workbench.strategy.engine import Engine, Hooks, Run
 from workbench.strategy.result import BacktestResult
+from workbench.strategy.spec import BacktestSpec, DataId
+from workbench.strategy.store import ExperimentStore, MemoryStore, RunNotFoundError
 from workbench.strategy.signals import Action, Signal
 from workbench.trading import (
     AllEquity,
@@ -65,6 +72,8 @@ from workbench.trading import (
     PerShare,
     VolumeShare,
 )
+
+_install_indicators()  # composition root: the strategies' indicator port gets TA-Lib
 
 __version__ = "0.1.0"
 
@@ -82,4 +91,31 @@ __all__ = [
     "LookAheadError", "StrategyStateError", "grid_search", "BarStrategy",
     "CacheAccessError", "CacheCorruptError", "DataReadError", "NotebookRunError", "ReportPathError",
     "SweepTooLargeError",
+    "BacktestSpec", "DataId", "make_spec", "Engine", "Hooks", "Run", "ExperimentStore", "MemoryStore",
+    "RunNotFoundError",
 ]  # fmt: skip
+
+# Notebook-facing modules, loaded on first use (PEP 562) so `import workbench` stays fast:
+# plotly figures, papermill reports, ipywidgets and quantstats load only when asked for.
+_LAZY_MODULES = {
+    "config": "workbench.config",
+    "dashboards": "workbench.dashboards",
+    "plots": "workbench.plots",
+    "report": "workbench.report",
+    "runbook": "workbench.runbook",
+    "tearsheet": "workbench.adapters.tearsheet",
+}
+
+
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    """``wb.plots``, ``wb.tearsheet``...: import the module the first time it is used."""
+    if name not in _LAZY_MODULES:
+        raise AttributeError(f"module 'workbench' has no attribute {name!r}")
+    module = _importlib.import_module(_LAZY_MODULES[name])
+    globals()[name] = module
+    return module
+
+
+def __dir__() -> list[str]:
+    """The lazy modules are listed too, so tab completion in a notebook finds them."""
+    return sorted({*globals(), *_LAZY_MODULES})

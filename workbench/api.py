@@ -1,9 +1,15 @@
-"""Use cases the notebooks call: load prices, run a backtest."""
+"""The composition root: use cases the notebooks call, wired to engines, brokers and stores.
+
+``backtest`` builds a :class:`~workbench.strategy.spec.BacktestSpec` (:func:`make_spec`),
+picks the :class:`~workbench.strategy.engine.Engine` it names, asks it whether it can
+reproduce the spec exactly, binds the spec to validated bars and runs it (:func:`run`).
+Every other use case (``compare_engines``, ``grid_search``, the look-ahead guard, the
+notebooks) goes through the same two functions.
+"""
 
 from __future__ import annotations
 
-import math
-import numbers
+import difflib
 import platform
 from importlib import metadata
 from typing import Any
@@ -12,31 +18,32 @@ import numpy as np
 import pandas as pd
 
 from workbench.data import instrument_for, load_prices
-from workbench.engines import vectorized
-from workbench.engines.bars import run_bars
-from workbench.engines.event import run_targets, run_weights
+from workbench.engines.event import EventEngine
+from workbench.engines.vectorized import VectorizedEngine
 from workbench.errors import ParameterError, UnknownSymbolError
 from workbench.market import validate_ohlcv
 from workbench.strategies import BUILTINS
 from workbench.strategy.base import FunctionStrategy, Strategy
-from workbench.strategy.metrics import (
-    check_periods_per_year,
-    check_risk_free_rate,
-    returns_from_equity,
-    summary,
-)
-from workbench.strategy.result import BacktestResult, spec_id
+from workbench.strategy.engine import NO_HOOKS, Engine, Hooks, check_supported
+from workbench.strategy.ids import stable_id
+from workbench.strategy.metrics import returns_from_equity, summary
+from workbench.strategy.result import BacktestResult
+from workbench.strategy.spec import BacktestSpec, DataId
+from workbench.strategy.store import ExperimentStore
 from workbench.trading.broker import PreTradeCheck
-from workbench.trading.costs import CommissionModel, SlippageModel, commission_from, slippage_from
-from workbench.trading.enums import CostBasisMethod, FillTiming
 from workbench.trading.events import EventBus
-from workbench.trading.sizing import sizer_from
 from workbench.trading.values import Instrument
 
-__all__ = ["backtest", "STRATEGIES", "ENGINES", "resolve_strategy"]
+__all__ = ["backtest", "run", "make_spec", "prepare_prices", "bind", "engine_for", "resolve_strategy",
+           "STRATEGIES", "ENGINES", "EXECUTION_KEYWORDS"]  # fmt: skip
 
 STRATEGIES: dict[str, type[Strategy]] = dict(BUILTINS)
-ENGINES = ("event", "vectorized")
+ENGINES: dict[str, Engine] = {"event": EventEngine(), "vectorized": VectorizedEngine()}
+
+#: The keywords every use case accepts for the spec (``size`` is the spec's ``sizer``,
+#: ``instrument`` its one instrument).
+EXECUTION_KEYWORDS = ("cash", "commission", "slippage", "size", "fill_timing", "cost_basis", "account",
+                      "engine", "instrument", "risk_free_rate", "periods_per_year")  # fmt: skip
 
 
 def resolve_strategy(strategy: str | type[Strategy] | Strategy, params: dict[str, Any] | None) -> Strategy:
@@ -67,7 +74,43 @@ def resolve_strategy(strategy: str | type[Strategy] | Strategy, params: dict[str
     )
 
 
-def _versions(engine: str, strat: Strategy) -> dict[str, str]:
+def make_spec(strategy: str | type[Strategy] | Strategy | BacktestSpec, params: dict[str, Any] | None = None,
+              **execution: Any) -> BacktestSpec:  # fmt: skip
+    """A validated :class:`BacktestSpec` from a strategy (name, class, instance or function),
+    its params and any of :data:`EXECUTION_KEYWORDS`. A spec passed in is returned with
+    the given changes. Every value is checked here, before any data is loaded.
+
+    >>> make_spec("sma_crossover", {"fast": 5, "slow": 20}, commission=0.001).label
+    "SMACrossover {'fast': 5, 'slow': 20, 'allow_short': False} on unbound data"
+    """
+    unknown = sorted(set(execution) - set(EXECUTION_KEYWORDS))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], EXECUTION_KEYWORDS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(EXECUTION_KEYWORDS)}"
+        raise ParameterError(f"unknown backtest keyword {unknown[0]!r}{hint}")
+    fields = dict(execution)
+    if "size" in fields:
+        fields["sizer"] = fields.pop("size")
+    if "instrument" in fields:
+        inst = fields.pop("instrument")
+        fields["instruments"] = () if inst is None else (inst,)
+    if isinstance(strategy, BacktestSpec):
+        if params:
+            fields["strategy"] = resolve_strategy(strategy.strategy, params)
+        spec = strategy.replace(**fields) if fields else strategy
+    else:
+        spec = BacktestSpec(strategy=resolve_strategy(strategy, params), **fields)
+    engine_for(spec.engine)
+    return spec
+
+
+def engine_for(name: str) -> Engine:
+    if name not in ENGINES:
+        raise ParameterError(f"engine must be one of {tuple(ENGINES)}, got {name!r}")
+    return ENGINES[name]
+
+
+def versions(engine: str, strat: Strategy) -> dict[str, str]:
     from workbench.adapters.indicators import talib_version
 
     out = {"python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__,
@@ -85,35 +128,14 @@ def _versions(engine: str, strat: Strategy) -> dict[str, str]:
     return out
 
 
-MAX_CASH = 1e15  # a plausibility bound on starting cash (see _cash)
-
-
-def _cash(value: object) -> float:
-    """Starting cash: a finite number in (0, :data:`MAX_CASH`] (else a ParameterError).
-
-    A string, True or NaN is no amount. Above 1e15 (a quadrillion: ~10x world GDP) it is
-    a typo, and float64 equity steps by 1/8 of a unit, no longer a cent: near 1e308,
-    sizing ``cash / price`` lots overflowed (a raw OverflowError before this bound). The
-    bound is checked before any float conversion, which a huge int would overflow too.
-    """
-    if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        raise ParameterError(f"cash must be > 0 and finite, got cash={value!r}")
-    if value > MAX_CASH and value != math.inf:  # inf keeps its "finite" message below
-        raise ParameterError(f"cash must be <= {MAX_CASH:g} (MAX_CASH, a plausibility bound), got cash={value!r}")
-    v = float(value)
-    if not (math.isfinite(v) and v > 0):
-        raise ParameterError(f"cash must be > 0 and finite, got cash={value!r}")
-    return v
-
-
-def _symbol_instrument(symbol: str) -> Instrument:
+def symbol_instrument(symbol: str) -> Instrument:
     try:
         return instrument_for(symbol)
     except UnknownSymbolError:
         return Instrument(ticker=symbol.replace("@", "-"), exchange="USER")
 
 
-def _prepare(strat: Strategy, prices: pd.DataFrame | str | list[str]) -> tuple[pd.DataFrame, list[str]]:
+def prepare_prices(strat: Strategy, prices: pd.DataFrame | str | list[str]) -> tuple[pd.DataFrame, list[str]]:
     """Validated bars: one OHLCV frame (signal strategies) or a (symbol, field) panel."""
     if isinstance(prices, str | list | tuple):
         if strat.kind == "weights" and isinstance(prices, str):
@@ -137,162 +159,120 @@ def _prepare(strat: Strategy, prices: pd.DataFrame | str | list[str]) -> tuple[p
     return validate_ohlcv(prices, name=symbol), [symbol]
 
 
-def _data_id(prices: pd.DataFrame, symbols: list[str]) -> dict[str, Any]:
+def data_id(prices: pd.DataFrame, symbols: list[str]) -> DataId:
+    """The bars' identity: span, length and the SHA-256 of their OHLCV values."""
     from workbench.adapters.store import content_hash
 
     frames = [prices] if len(symbols) == 1 and not isinstance(prices.columns, pd.MultiIndex) else [prices[s] for s in symbols]
     hashes = [content_hash(f[["Open", "High", "Low", "Close", "Volume"]]) for f in frames]
-    return {
-        "symbols": symbols,
-        "start": str(prices.index[0]),
-        "end": str(prices.index[-1]),
-        "bars": len(prices),
-        "sha256": hashes[0] if len(hashes) == 1 else spec_id({"sha256": hashes}),
-        "source": prices.attrs.get("source", "user"),
-    }
+    return DataId(
+        symbols=tuple(symbols),
+        start=str(prices.index[0]),
+        end=str(prices.index[-1]),
+        bars=len(prices),
+        sha256=hashes[0] if len(hashes) == 1 else stable_id({"sha256": hashes}),
+        source=str(prices.attrs.get("source", "user")),
+    )
+
+
+def bind(spec: BacktestSpec, prices: pd.DataFrame, symbols: list[str]) -> BacktestSpec:
+    """``spec`` on these validated bars: their data id and one instrument per symbol (a
+    signal strategy keeps the instrument the spec names, if any)."""
+    instruments = spec.instruments
+    if spec.strategy.kind == "weights" or not instruments:
+        instruments = tuple(symbol_instrument(s) for s in symbols)
+    return spec.bind(data_id(prices, symbols), instruments)
+
+
+def run(spec: BacktestSpec, prices: pd.DataFrame | str | list[str], *, hooks: Hooks = NO_HOOKS,
+        store: ExperimentStore | None = None) -> BacktestResult:  # fmt: skip
+    """Run ``spec`` on ``prices`` with the engine it names; keep it in ``store`` if given.
+
+    The engine's :meth:`~workbench.strategy.engine.Engine.refusal` is checked before the
+    data is loaded and again once the instruments are known, so a spec an engine cannot
+    reproduce exactly is a :class:`ParameterError` naming the feature, never a silent
+    approximation.
+    """
+    engine = engine_for(spec.engine)
+    check_supported(engine, spec, hooks)
+    frame, symbols = prepare_prices(spec.strategy, prices)
+    spec = bind(spec, frame, symbols)
+    check_supported(engine, spec, hooks)
+    out = engine.run(spec, frame, hooks)
+    stats = summary(out.equity, out.trades["pnl"], spec.cash, spec.periods_per_year, spec.risk_free_rate,
+                    positions=out.positions, fills=out.fills)  # fmt: skip
+    result = BacktestResult(
+        equity=out.equity, returns=returns_from_equity(out.equity), orders=out.orders, fills=out.fills,
+        trades=out.trades, positions=out.positions, stats=stats, spec=spec,
+        versions=versions(engine.name, spec.strategy), native=out.native,
+    )  # fmt: skip
+    if store is not None:
+        store.save(result)
+    return result
 
 
 def backtest(
-    strategy: str | type[Strategy] | Strategy,
+    strategy: str | type[Strategy] | Strategy | BacktestSpec,
     prices: pd.DataFrame | str | list[str],
     params: dict[str, Any] | None = None,
     *,
-    cash: float = 10_000.0,
-    commission: float | CommissionModel | None = 0.0,
-    slippage: SlippageModel | None = None,
-    size: object = "all",
-    fill_timing: FillTiming | str = FillTiming.NEXT_OPEN,
-    cost_basis: CostBasisMethod | str = CostBasisMethod.FIFO,
-    engine: str = "event",
-    instrument: Instrument | None = None,
-    risk_free_rate: float = 0.0,
-    periods_per_year: float | None = None,
     bus: EventBus | None = None,
     pre_trade_check: PreTradeCheck | None = None,
+    store: ExperimentStore | None = None,
+    **execution: Any,
 ) -> BacktestResult:
     """Run ``strategy`` over OHLCV bars on the event-driven or the vectorized engine.
 
     Every argument is validated before prices are loaded: a bad value (``commission=nan``,
-    ``cash="1e4"``, ``risk_free_rate=-2``...) is a :class:`ParameterError` naming it. A
-    strategy whose output breaks its contract (a target outside -1/0/1, NaN or infinite
-    weights) fails the same way on both engines (:func:`~workbench.engines.event.check_target`,
-    :func:`~workbench.engines.event.check_weights`).
+    ``cash="1e4"``, ``risk_free_rate=-2``, a misspelt keyword...) is a
+    :class:`ParameterError` naming it. A strategy whose output breaks its contract (a
+    target outside -1/0/1, NaN or infinite weights) fails the same way on both engines
+    (:mod:`workbench.strategy.targets`).
 
     Parameters
     ----------
-    strategy : str, Strategy class or instance
+    strategy : str, Strategy class or instance, function, or BacktestSpec
         A built-in name (``wb.STRATEGIES``: ``"sma_crossover"``, ``"pairs"``...), a class
-        (``params`` fill its fields) or an instance.
+        (``params`` fill its fields), an instance, or a whole spec (:func:`make_spec`).
     prices : DataFrame, str or list of str
         OHLCV bars (validated here) or a sample symbol for a signal strategy; a
         ``(symbol, field)`` panel or a list of symbols for a portfolio strategy.
-    cash : float
-        Starting cash in the instruments' currency; finite, > 0 and <= 1e15 (``MAX_CASH``).
-    commission : float or CommissionModel
-        A number is a fraction of notional per fill (0.001 = 10 bps).
-    slippage : SlippageModel, optional
-        Default: none. ``wb.FixedBps(bps=5)`` moves every fill 5 bps against you.
-    risk_free_rate : float
-        Annual, for the Sharpe ratio; finite and > -1.
-    periods_per_year : float, optional
-        Annualisation factor (default: from the bar spacing); finite and > 0.
-    size : "all", float in (0, 1], int, or Sizer
-        Signal strategies: all equity in whole lots (default), a fraction of equity, or a
-        fixed quantity. Portfolio strategies size from their weights.
-    fill_timing : FillTiming
-        Market orders fill at the next bar's open (default) or the signal bar's close.
-    cost_basis : CostBasisMethod
-        FIFO (default), LIFO or AVERAGE lot matching (event engine trades).
-    engine : {"event", "vectorized"}
-        The event-driven engine on the trading domain, or vectorbt
-        (:mod:`workbench.engines.vectorized`). :func:`compare_engines` runs both.
-        Per-bar callback strategies (:class:`BarStrategy`) run on the event engine only.
+    bus : EventBus, optional
+        Event engine: receives every order, position and trade event.
     pre_trade_check : callable, optional
         Event engine: ``check(order, portfolio, expected_price) -> reason``; a non-empty
         reason rejects the order (where risk limits plug in).
+    store : ExperimentStore, optional
+        Where the run is kept (``wb.MemoryStore()``; the SQLite store comes later).
+    **execution
+        The spec's fields (:class:`BacktestSpec`):
+
+        - ``cash`` (10,000): finite, > 0 and <= 1e15;
+        - ``commission``: a number is a fraction of notional per fill (0.001 = 10 bps), or
+          a model (``wb.PerShare(rate=0.005)``...);
+        - ``slippage``: ``wb.FixedBps(bps=5)`` moves every fill 5 bps against you, then
+          clamps it into the bar's [low, high];
+        - ``size`` ("all"): all equity in whole lots, a fraction of equity in (0, 1], an
+          int quantity, or a Sizer (signal strategies; portfolio strategies size from
+          their weights);
+        - ``fill_timing`` (NEXT_OPEN) or SIGNAL_CLOSE; ``cost_basis`` (FIFO), LIFO or AVERAGE;
+        - ``account``: ``wb.CashAccount()`` (default) or ``wb.MarginAccount(...)``;
+        - ``engine``: ``"event"`` (the domain model, every strategy kind) or
+          ``"vectorized"`` (vectorbt; refuses by name what it cannot reproduce exactly);
+        - ``instrument``: the traded Instrument of a signal strategy;
+        - ``risk_free_rate`` (annual, > -1) and ``periods_per_year`` (default from the
+          bar spacing) for the stats.
 
     Returns
     -------
     BacktestResult
-        The same shape from both engines; ``spec`` records strategy, params, data hash,
-        costs, engine and library versions.
+        The same shape from every engine; ``result.spec`` is the bound spec and
+        ``result.id`` its id.
 
     >>> import workbench as wb
     >>> r = wb.backtest("sma_crossover", "GOOG", {"fast": 10, "slow": 30}, commission=0.001)
     >>> r.stats["n_trades"] > 0
     True
     """
-    strat = resolve_strategy(strategy, params)
-    if engine not in ENGINES:
-        raise ParameterError(f"engine must be one of {ENGINES}, got {engine!r}")
-    # every argument is checked before any data is loaded or any engine runs
-    cash = _cash(cash)
-    comm = commission_from(commission)
-    slip = slippage_from(slippage)
-    sizer = sizer_from(size)
-    risk_free_rate = check_risk_free_rate(risk_free_rate)
-    if periods_per_year is not None:
-        periods_per_year = check_periods_per_year(periods_per_year)
-    timing = FillTiming.parse(fill_timing)
-    basis = CostBasisMethod.parse(cost_basis)
-    prices, symbols = _prepare(strat, prices)
-    costs = {"cash": cash, "commission": comm, "slippage": slip, "fill_timing": timing}
-
-    if engine == "vectorized" and (pre_trade_check is not None or strat.kind == "bar"):
-        what = "a pre-trade check hook" if pre_trade_check is not None else "a per-bar callback strategy"
-        raise ParameterError(f"the vectorized engine cannot run {what}; use engine='event'")
-    hooks = {"bus": bus, "pre_trade_check": pre_trade_check}
-    if strat.kind == "weights":
-        instruments = [_symbol_instrument(s) for s in symbols]
-        weights = strat.weights(prices)
-        if engine == "event":
-            run: Any = run_weights(prices, weights, instruments, cost_basis=basis, **hooks, **costs)
-        else:
-            run = vectorized.run_weights(prices, weights, instruments, cost_basis=basis, **costs)
-    else:
-        if instrument is None:
-            instrument = _symbol_instrument(symbols[0])
-        instruments = [instrument]
-        if strat.kind == "bar":
-            if timing is not FillTiming.NEXT_OPEN:
-                raise ParameterError("a per-bar callback strategy fills at the next open; fill_timing must be NEXT_OPEN")
-            run = run_bars(prices, strat, instrument, sizer=sizer, cost_basis=basis, cash=cash,  # type: ignore[arg-type]
-                           commission=comm, slippage=slip, **hooks)  # fmt: skip
-        elif engine == "event":
-            target = strat.target(prices)
-            run = run_targets(prices, target, instrument, sizer=sizer, cost_basis=basis, **hooks, **costs)
-        else:
-            target = strat.target(prices)
-            run = vectorized.run_signals(prices, target, instrument, sizer=sizer, **costs)
-    if engine == "event":
-        orders, fills, trades = run.broker.orders_frame(), run.broker.fills_frame(), run.portfolio.trades_frame()
-    else:
-        orders, fills, trades = run.orders, run.fills, run.trades
-    stats = summary(run.equity, trades["pnl"], cash, periods_per_year, risk_free_rate,
-                    positions=run.positions, fills=fills)  # fmt: skip
-    spec: dict[str, Any] = {
-        "strategy": strat.name,
-        "params": strat.params,
-        "symbol": symbols[0] if len(symbols) == 1 else symbols,
-        "instrument": [i.symbol for i in instruments] if len(instruments) > 1 else instruments[0].symbol,
-        "data": _data_id(prices, symbols),
-        "cash": cash,
-        "commission": repr(comm),
-        "slippage": repr(slip),
-        "size": repr(sizer) if strat.kind == "signal" else "target weights",
-        "fill_timing": timing.name,
-        "cost_basis": basis.name,
-        "engine": engine,
-        "versions": _versions(engine, strat),
-    }
-    spec["id"] = spec_id({k: v for k, v in spec.items() if k not in ("versions", "engine")})
-    return BacktestResult(
-        equity=run.equity,
-        returns=returns_from_equity(run.equity),
-        orders=orders,
-        fills=fills,
-        trades=trades,
-        positions=run.positions,
-        stats=stats,
-        spec=spec,
-    )
+    spec = make_spec(strategy, params, **execution)
+    return run(spec, prices, hooks=Hooks(bus=bus, pre_trade_check=pre_trade_check), store=store)

@@ -16,6 +16,7 @@ __all__ = [
     "CurrencyMismatchError",
     "OrderStateError",
     "OverfillError",
+    "DuplicateFillError",
     "InsufficientFundsError",
     "DataError",
     "DataValidationError",
@@ -63,6 +64,14 @@ class OrderStateError(DomainError):
 
 class OverfillError(OrderStateError):
     """A fill would take an order's filled quantity above its quantity."""
+
+
+class DuplicateFillError(DomainError):
+    """The same fill (same ``fill_id``) was applied twice to an order or a portfolio.
+
+    A broker may redeliver a fill (a reconnect, a replayed stream); booking it again would
+    double the position and the cash flow, so the second application is refused.
+    """
 
 
 class InsufficientFundsError(DomainError):

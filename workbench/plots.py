@@ -24,10 +24,10 @@ def equity_figure(result: BacktestResult, title: str | None = None) -> go.Figure
         2,
         1,
     )
-    fig.update_yaxes(title_text=f"equity ({result.spec.get('symbol')})", row=1, col=1)
+    fig.update_yaxes(title_text=f"equity ({', '.join(result.spec.symbols)})", row=1, col=1)
     fig.update_yaxes(title_text="drawdown", tickformat=".0%", row=2, col=1)
     fig.update_layout(
-        title=title or f"{result.spec['strategy']} {result.spec['params']} on {result.spec['symbol']}",
+        title=title or result.spec.label,
         height=520,
         margin={"l": 60, "r": 20, "t": 50, "b": 40},
         hovermode="x unified",
@@ -94,7 +94,7 @@ def monthly_heatmap_figure(result: BacktestResult) -> go.Figure:
         )
     )  # fmt: skip
     fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_layout(title=f"monthly returns: {result.spec['strategy']} on {result.spec['symbol']}",
+    fig.update_layout(title=f"monthly returns: {result.spec.strategy.name} on {', '.join(result.spec.symbols)}",
                       height=max(260, 26 * len(table) + 120), margin={"l": 60, "r": 20, "t": 50, "b": 40})  # fmt: skip
     return fig
 

@@ -18,8 +18,8 @@ from workbench.trading.events import Event, OrderFilled, OrderRejected
 
 def test_market_order_fills_at_next_bar_open_not_on_signal_bar(broker, inst):
     o = broker.place(inst, "BUY", 10, ts(1))
-    assert broker.execute(inst, bar(1, 100, 101, 99, 100)) == []  # signal bar
-    fills = broker.execute(inst, bar(2, 102, 105, 101, 104))
+    assert broker.on_bar(inst, bar(1, 100, 101, 99, 100)) == []  # signal bar
+    fills = broker.on_bar(inst, bar(2, 102, 105, 101, 104))
     assert [(f.price, f.ts) for f in fills] == [(102.0, ts(2))]
     assert o.status is OrderStatus.FILLED
 
@@ -27,7 +27,7 @@ def test_market_order_fills_at_next_bar_open_not_on_signal_bar(broker, inst):
 def test_market_order_signal_close_option_fills_at_that_close(inst):
     b = SimulatedBroker(Portfolio(100_000.0), fill_timing=FillTiming.SIGNAL_CLOSE)
     b.place(inst, "BUY", 10, ts(1))
-    fills = b.execute(inst, bar(1, 100, 101, 99, 100.5), at_close=True)
+    fills = b.on_bar(inst, bar(1, 100, 101, 99, 100.5), at_close=True)
     assert [(f.price, f.ts) for f in fills] == [(100.5, ts(1))]
 
 
@@ -43,7 +43,7 @@ def test_market_order_signal_close_option_fills_at_that_close(inst):
 )
 def test_limit_order_fills_at_limit_or_better_open(broker, inst, side, limit, b, expected):
     broker.place(inst, side, 1, ts(1), OrderType.LIMIT, limit_price=limit)
-    fills = broker.execute(inst, bar(2, *b))
+    fills = broker.on_bar(inst, bar(2, *b))
     assert [f.price for f in fills] == ([expected] if expected else [])
 
 
@@ -59,42 +59,42 @@ def test_limit_order_fills_at_limit_or_better_open(broker, inst, side, limit, b,
 )
 def test_stop_order_triggers_and_fills(broker, inst, side, stop, b, expected):
     broker.place(inst, side, 1, ts(1), OrderType.STOP, stop_price=stop)
-    fills = broker.execute(inst, bar(2, *b))
+    fills = broker.on_bar(inst, bar(2, *b))
     assert [f.price for f in fills] == ([expected] if expected else [])
 
 
 def test_stop_limit_triggered_intrabar_beyond_limit_rests_as_limit(broker, inst):
     o = broker.place(inst, "BUY", 1, ts(1), OrderType.STOP_LIMIT, stop_price=105.0, limit_price=104.0)
-    assert broker.execute(inst, bar(2, 101, 108, 100, 107)) == []
+    assert broker.on_bar(inst, bar(2, 101, 108, 100, 107)) == []
     assert o.triggered and o.status is OrderStatus.ACCEPTED
-    fills = broker.execute(inst, bar(3, 106, 107, 103, 104))
+    fills = broker.on_bar(inst, bar(3, 106, 107, 103, 104))
     assert [f.price for f in fills] == [104.0]
 
 
 def test_stop_limit_triggered_within_limit_fills_at_stop(broker, inst):
     broker.place(inst, "BUY", 1, ts(1), OrderType.STOP_LIMIT, stop_price=105.0, limit_price=106.0)
-    assert [f.price for f in broker.execute(inst, bar(2, 101, 108, 100, 107))] == [105.0]
+    assert [f.price for f in broker.on_bar(inst, bar(2, 101, 108, 100, 107))] == [105.0]
 
 
 def test_day_order_expires_at_next_session(broker, inst):
     o = broker.place(inst, "BUY", 1, ts(1), OrderType.LIMIT, TimeInForce.DAY, limit_price=90.0)
-    broker.execute(inst, bar(2, 100, 101, 99, 100))
+    broker.on_bar(inst, bar(2, 100, 101, 99, 100))
     assert o.status is OrderStatus.ACCEPTED
-    broker.execute(inst, bar(3, 100, 101, 80, 100))
+    broker.on_bar(inst, bar(3, 100, 101, 80, 100))
     assert o.status is OrderStatus.EXPIRED and o.filled_quantity == 0
 
 
 def test_gtc_order_keeps_working_across_sessions(broker, inst):
     o = broker.place(inst, "BUY", 1, ts(1), OrderType.LIMIT, TimeInForce.GTC, limit_price=90.0)
-    broker.execute(inst, bar(2, 100, 101, 99, 100))
-    broker.execute(inst, bar(3, 100, 101, 80, 100))
+    broker.on_bar(inst, bar(2, 100, 101, 99, 100))
+    broker.on_bar(inst, bar(3, 100, 101, 80, 100))
     assert o.status is OrderStatus.FILLED and o.avg_fill_price == 90.0
 
 
 def test_ioc_fills_what_it_can_and_cancels_the_rest(inst):
     b = SimulatedBroker(Portfolio(1e9), slippage=VolumeShare(volume_limit=0.1, price_impact=0.0))
     o = b.place(inst, "BUY", 500, ts(1), time_in_force=TimeInForce.IOC)
-    fills = b.execute(inst, bar(2, 10, 11, 9, 10, v=2_000))
+    fills = b.on_bar(inst, bar(2, 10, 11, 9, 10, v=2_000))
     assert [f.quantity for f in fills] == [200.0]
     assert o.status is OrderStatus.CANCELLED and o.filled_quantity == 200 and "IOC" in o.reason
 
@@ -102,7 +102,7 @@ def test_ioc_fills_what_it_can_and_cancels_the_rest(inst):
 def test_fok_that_cannot_fill_completely_fills_nothing(inst):
     b = SimulatedBroker(Portfolio(1e9), slippage=VolumeShare(volume_limit=0.1, price_impact=0.0))
     o = b.place(inst, "BUY", 500, ts(1), time_in_force=TimeInForce.FOK)
-    assert b.execute(inst, bar(2, 10, 11, 9, 10, v=2_000)) == []
+    assert b.on_bar(inst, bar(2, 10, 11, 9, 10, v=2_000)) == []
     assert o.status is OrderStatus.CANCELLED and o.filled_quantity == 0 and "FOK" in o.reason
 
 
@@ -110,7 +110,7 @@ def test_volume_cap_gives_partial_fills_over_several_bars(inst):
     b = SimulatedBroker(Portfolio(1e9), slippage=VolumeShare(volume_limit=0.1, price_impact=0.0))
     o = b.place(inst, "BUY", 500, ts(1))
     for day in (2, 3, 4):
-        b.execute(inst, bar(day, 10, 11, 9, 10, v=2_000))
+        b.on_bar(inst, bar(day, 10, 11, 9, 10, v=2_000))
     assert [f.quantity for f in b.fills] == [200.0, 200.0, 100.0]
     assert o.status is OrderStatus.FILLED
 
@@ -118,21 +118,21 @@ def test_volume_cap_gives_partial_fills_over_several_bars(inst):
 def test_unaffordable_order_is_rejected_with_reason_not_resized(inst):
     b = SimulatedBroker(Portfolio(1_000.0), commission=PercentOfNotional(rate=0.01))
     o = b.place(inst, "BUY", 10, ts(1))
-    assert b.execute(inst, bar(2, 100, 101, 99, 100)) == []
+    assert b.on_bar(inst, bar(2, 100, 101, 99, 100)) == []
     assert o.status is OrderStatus.REJECTED and "insufficient" in o.reason and o.filled_quantity == 0
 
 
 def test_slippage_never_leaves_the_bar_range(inst):
     b = SimulatedBroker(Portfolio(1e6), slippage=FixedBps(bps=500))
     b.place(inst, "BUY", 1, ts(1))
-    (fill,) = b.execute(inst, bar(2, 100, 101, 99, 100))
+    (fill,) = b.on_bar(inst, bar(2, 100, 101, 99, 100))
     assert fill.price == 101.0  # 105 clamped to the high
 
 
 def test_slippage_never_worse_than_limit(inst):
     b = SimulatedBroker(Portfolio(1e6), slippage=FixedBps(bps=100))
     b.place(inst, "BUY", 1, ts(1), OrderType.LIMIT, limit_price=100.0)
-    (fill,) = b.execute(inst, bar(2, 101, 102, 99, 100))
+    (fill,) = b.on_bar(inst, bar(2, 101, 102, 99, 100))
     assert fill.price == 100.0
 
 
@@ -141,13 +141,13 @@ def test_bus_receives_order_and_position_events(inst):
     bus.subscribe(Event, seen.append)
     b = SimulatedBroker(Portfolio(1_000.0), bus=bus)
     b.place(inst, "BUY", 1, ts(1))
-    b.execute(inst, bar(2, 10, 11, 9, 10))
+    b.on_bar(inst, bar(2, 10, 11, 9, 10))
     names = [type(e).__name__ for e in seen]
     assert names == ["OrderPlaced", "OrderAccepted", "OrderFilled", "PositionOpened"]
     rejected = []
     bus.subscribe(OrderRejected, rejected.append)
     b.place(inst, "BUY", 1000, ts(2))
-    b.execute(inst, bar(3, 10, 11, 9, 10))
+    b.on_bar(inst, bar(3, 10, 11, 9, 10))
     assert len(rejected) == 1 and "insufficient" in rejected[0].reason
     assert sum(isinstance(e, OrderFilled) for e in seen) == 1
 
@@ -156,7 +156,7 @@ def test_triggered_stop_remainder_works_as_market_order_next_bar(inst):
     # Found by Hypothesis: a volume-capped stop order must keep filling at later opens.
     b = SimulatedBroker(Portfolio(1e9), slippage=VolumeShare(volume_limit=0.1, price_impact=0.0))
     o = b.place(inst, "BUY", 300, ts(1), OrderType.STOP, stop_price=105.0)
-    b.execute(inst, bar(2, 101, 106, 100, 104, v=2_000))
-    b.execute(inst, bar(3, 103, 104, 102, 103, v=2_000))
+    b.on_bar(inst, bar(2, 101, 106, 100, 104, v=2_000))
+    b.on_bar(inst, bar(3, 103, 104, 102, 103, v=2_000))
     assert [(f.quantity, f.price) for f in b.fills] == [(200.0, 105.0), (100.0, 103.0)]
     assert o.status is OrderStatus.FILLED

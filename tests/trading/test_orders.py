@@ -122,3 +122,21 @@ def test_fill_for_other_order_is_refused(inst):
 def test_fill_value_object_validates(inst):
     with pytest.raises(InvalidValueError, match="fee must be >= 0"):
         Fill(fill_id="F", order_id="O", instrument=inst, side=Side.BUY, quantity=1, price=1.0, fee=-1.0, ts=ts(1))
+
+
+@pytest.mark.parametrize(
+    ("kw", "field", "value"),
+    [
+        ({"order_type": OrderType.LIMIT, "limit_price": 101.235}, "limit_price", "101.235"),
+        ({"order_type": OrderType.STOP, "stop_price": 99.999}, "stop_price", "99.999"),
+        ({"order_type": OrderType.STOP_LIMIT, "stop_price": 99.0, "limit_price": 98.505}, "limit_price", "98.505"),
+    ],
+)
+def test_order_prices_must_be_on_the_tick(inst, kw, field, value):
+    with pytest.raises(InvalidValueError, match=rf"{field} must be a multiple of tick size 0.01 for TEST.SIM, got {field}={value}"):
+        _order(inst, **kw)
+
+
+def test_on_tick_prices_pass_despite_float_round_off(inst):
+    o = _order(inst, order_type=OrderType.STOP_LIMIT, stop_price=101.23, limit_price=0.07)
+    assert (o.stop_price, o.limit_price) == (101.23, 0.07)

@@ -2,7 +2,7 @@ import pytest
 
 from tests.conftest import ts
 from workbench.errors import CurrencyMismatchError, InvalidValueError
-from workbench.trading import Fill, Instrument, Portfolio, Side
+from workbench.trading import Fill, Instrument, MarginAccount, Portfolio, Side
 
 
 def f(inst, side, qty, price, fee=0.0, day=1):
@@ -50,7 +50,7 @@ def test_check_fill_short_needs_margin(inst):
     p = Portfolio(1_000.0)
     assert p.check_fill(inst, -10, 100.0, 0.0) == ""
     assert "insufficient buying power" in p.check_fill(inst, -11, 100.0, 0.0)
-    levered = Portfolio(1_000.0, initial_margin=0.5)
+    levered = Portfolio(1_000.0, account=MarginAccount(initial_margin=0.5, maintenance_margin=0.25))
     assert levered.check_fill(inst, -20, 100.0, 0.0) == ""
 
 

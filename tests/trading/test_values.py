@@ -72,3 +72,20 @@ def test_time_period_is_half_open_and_ordered():
     assert pd.Timestamp("2020-02-01", tz="UTC") not in p
     with pytest.raises(InvalidValueError, match="start must be before end"):
         TimePeriod(start="2020-02-01", end="2020-01-01")
+
+
+@pytest.mark.parametrize(
+    ("tick", "price", "ok"),
+    [
+        (0.01, 101.23, True),  # 10122.999... ticks in binary floating point
+        (0.01, 0.07, True),
+        (0.01, 101.235, False),
+        (0.25, 100.75, True),
+        (0.25, 100.3, False),
+        (1e-5, 1.23456, True),
+        (1e-5, 1.234565, False),
+        (5.0, 4_995.0, True),
+    ],
+)
+def test_instrument_knows_whether_a_price_is_on_the_tick(tick, price, ok):
+    assert Instrument(ticker="A", exchange="X", tick_size=tick).is_tick_multiple(price) is ok

@@ -10,6 +10,10 @@ Inputs must be free of NaN: TA-Lib would silently restart its windows after a ga
 gap raises :class:`~workbench.errors.ParameterError` naming the first missing timestamp.
 Align panels with ``align="intersection"`` or ``"ffill"`` before computing indicators.
 
+This module is the TA-Lib implementation of the domain's indicator port
+(:class:`workbench.strategy.indicators.IndicatorLibrary`); :func:`install` makes it the one
+the strategies use, and ``import workbench`` calls it.
+
 >>> import pandas as pd
 >>> s = pd.Series([1.0, 2.0, 3.0, 4.0])
 >>> sma(s, 3).tolist()
@@ -20,16 +24,19 @@ Align panels with ``align="intersection"`` or ``"ffill"`` before computing indic
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pandas as pd
 import talib
 from talib import abstract
 
 from workbench.errors import ParameterError
+from workbench.strategy.indicators import IndicatorLibrary, use_indicators
 
 __all__ = [
     "lookback", "sma", "ema", "rsi", "bbands", "roc", "stddev", "natr", "adx",
-    "macd", "correl", "hedge_ratio", "talib_version",
+    "macd", "correl", "hedge_ratio", "talib_version", "install",
 ]  # fmt: skip
 
 talib_version: str = talib.__version__
@@ -135,3 +142,12 @@ def hedge_ratio(y: pd.Series, x: pd.Series, window: int) -> pd.Series:
     with np.errstate(divide="ignore", invalid="ignore"):
         beta = np.where(sx > 0, c * sy / sx, np.nan)
     return _out(beta, y, f"beta_{window}")
+
+
+def install() -> IndicatorLibrary | None:
+    """Make this module the strategies' indicator library; returns the one it replaces.
+
+    The module itself is the implementation (its functions are the port's), so the
+    numbers are TA-Lib's exactly, whichever way a strategy reaches them.
+    """
+    return use_indicators(sys.modules[__name__])

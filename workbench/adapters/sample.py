@@ -20,7 +20,7 @@ from workbench.config import sample_dir
 from workbench.errors import DataError, DataValidationError, UnknownSymbolError
 from workbench.market import OHLCV_COLUMNS, validate_ohlcv
 
-__all__ = ["SampleSource", "sample_manifest", "load_series"]
+__all__ = ["SampleSource", "sample_manifest", "sample_prices", "load_series"]
 
 
 @lru_cache(maxsize=4)
@@ -65,13 +65,24 @@ class SampleSource:
     def fetch(
         self, symbol: str, timeframe: str, start: pd.Timestamp | None, end: pd.Timestamp | None
     ) -> Iterator[pd.DataFrame]:
-        meta = self.metadata(symbol)
-        path = sample_dir() / meta["file"]
-        df = pd.read_csv(path, index_col=0, dtype={c: "float64" for c in OHLCV_COLUMNS})
-        df.index = pd.DatetimeIndex(
-            pd.to_datetime(df.index, format="%Y-%m-%dT%H:%M:%SZ", utc=True), name="timestamp"
-        )
-        yield validate_ohlcv(df, name=symbol)  # the whole file: the cache then serves any range
+        yield sample_prices(symbol)  # the whole file: the cache then serves any range
+
+
+def sample_prices(symbol: str) -> pd.DataFrame:
+    """A sample symbol's whole validated OHLCV file, read from disk (no cache, no network).
+
+    For adapters that need local prices (a tearsheet's benchmark, say): they read them here
+    instead of importing :func:`workbench.load_prices`, which sits a layer above them.
+
+    >>> sample_prices("GOOG")["Close"].index[0].isoformat()
+    '2004-08-19T00:00:00+00:00'
+    """
+    meta = SampleSource().metadata(symbol)
+    df = pd.read_csv(sample_dir() / meta["file"], index_col=0, dtype={c: "float64" for c in OHLCV_COLUMNS})
+    df.index = pd.DatetimeIndex(
+        pd.to_datetime(df.index, format="%Y-%m-%dT%H:%M:%SZ", utc=True), name="timestamp"
+    )
+    return validate_ohlcv(df, name=symbol)
 
 
 def load_series(name: str) -> pd.DataFrame:

@@ -36,7 +36,7 @@ def benchmark_returns(benchmark: pd.Series | BacktestResult | str, index: pd.Dat
     """Simple returns of a local benchmark price series on ``index`` (prices ffilled)."""
     if isinstance(benchmark, BacktestResult):
         prices = benchmark.equity
-        name = f"{benchmark.spec['strategy']}"
+        name = benchmark.spec.strategy.name
     elif isinstance(benchmark, str):
         from workbench.data import load_prices
 
@@ -81,12 +81,12 @@ def _write_tearsheet(
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # no Arial here: fine
     import quantstats as qs
 
-    rets = _naive(result.returns.dropna().rename(result.spec["strategy"]))
+    rets = _naive(result.returns.dropna().rename(result.spec.strategy.name))
     bench = None
     if benchmark is not None:
         bench = _naive(benchmark_returns(benchmark, result.equity.index)).reindex(rets.index).fillna(0.0)
     ppy = int(round(float(result.stats["periods_per_year"])))
-    title = title or f"{result.spec['strategy']} {result.spec['params']} on {result.spec['symbol']}"
+    title = title or result.spec.label
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "tearsheet.html"
         with warnings.catch_warnings():

@@ -24,16 +24,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.engines.event import EventRun, _gc_paused, _rebalance, curves
+from workbench.engines.event import BrokerFactory, finish, simulated_broker
+from workbench.engines.rebalance import Costs, curves, rebalance_to_target
 from workbench.errors import ParameterError
 from workbench.strategy.base import BarStrategy
-from workbench.trading.broker import PreTradeCheck, SimulatedBroker
-from workbench.trading.costs import Bar, CommissionModel, SlippageModel
-from workbench.trading.enums import CostBasisMethod, OrderType, Side, TimeInForce
-from workbench.trading.events import EventBus
+from workbench.strategy.engine import NO_HOOKS, Hooks, Run
+from workbench.strategy.spec import BacktestSpec
+from workbench.trading.broker import Broker
+from workbench.trading.costs import Bar
+from workbench.trading.enums import OrderType, Side, TimeInForce
 from workbench.trading.orders import Order
 from workbench.trading.portfolio import Portfolio
-from workbench.trading.sizing import Sizer
 from workbench.trading.values import Instrument
 
 __all__ = ["BarContext", "run_bars"]
@@ -51,9 +52,10 @@ class BarContext:
     """What ``on_bar`` sees and can do at bar ``i``'s close."""
 
     __slots__ = ("i", "data", "state", "_o", "_h", "_l", "_c", "_v", "_idx", "_broker",
-                 "_inst", "_pending", "_protect")  # fmt: skip
+                 "_portfolio", "_inst", "_pending", "_protect")  # fmt: skip
 
-    def __init__(self, prices: pd.DataFrame, broker: SimulatedBroker, inst: Instrument, data: Any) -> None:
+    def __init__(self, prices: pd.DataFrame, broker: Broker, portfolio: Portfolio, inst: Instrument,
+                 data: Any) -> None:  # fmt: skip
         self.i = 0
         self.data = data
         self.state: dict[str, Any] = {}
@@ -62,6 +64,7 @@ class BarContext:
         )
         self._idx = prices.index
         self._broker = broker
+        self._portfolio = portfolio
         self._inst = inst
         self._pending: tuple[float, pd.Timestamp] | None = None
         self._protect: tuple[float | None, float | None, float | None] = (None, None, None)
@@ -96,22 +99,39 @@ class BarContext:
         """The current bar's close."""
         return float(self._c[self.i])
 
+    def round_price(self, price: float) -> float:
+        """``price`` on the instrument's tick grid: limit and stop prices must be on it."""
+        return self._inst.round_price(price)
+
     # -- account ----------------------------------------------------------------------
     @property
     def position(self) -> float:
-        return self._broker.portfolio.quantity(self._inst)
+        return self._portfolio.quantity(self._inst)
 
     @property
     def cash(self) -> float:
-        return self._broker.portfolio.cash
+        return self._portfolio.cash
 
     @property
     def equity(self) -> float:
-        return self._broker.portfolio.cash + self.position * self.price * self._inst.multiplier
+        return self._portfolio.cash + self.position * self.price * self._inst.multiplier
 
     @property
     def open_orders(self) -> list[Order]:
         return self._broker.open_orders
+
+    @property
+    def orders(self) -> list[Order]:
+        """Every order placed so far, in placement order."""
+        return self._broker.orders
+
+    @property
+    def pending(self) -> tuple[float, pd.Timestamp, tuple[float | None, float | None, float | None]] | None:
+        """The target decided at this close and not yet executed: (exposure, signal bar,
+        (stop_loss, take_profit, trailing_stop)), or None."""
+        if self._pending is None:
+            return None
+        return (*self._pending, self._protect)
 
     # -- decisions --------------------------------------------------------------------
     def target(
@@ -167,26 +187,27 @@ class _Protection:
         self.trail_frac = 0.0
         self.best = 0.0
 
-    def open(self, broker: SimulatedBroker, inst: Instrument, qty: float, entry: float,
+    def open(self, broker: Broker, inst: Instrument, qty: float, entry: float,
              spec: tuple[float | None, float | None, float | None], ts: pd.Timestamp) -> None:  # fmt: skip
         sl, tp, tr = spec
         long = qty > 0
         side = Side.SELL if long else Side.BUY
         size = abs(qty)
         sign = 1.0 if long else -1.0
+        tick = inst.round_price
         if sl is not None:
-            px = entry * (1 - sign * sl)
+            px = tick(entry * (1 - sign * sl))
             self.orders.append(broker.place(inst, side, size, ts, OrderType.STOP, stop_price=px, tag="stop-loss"))
         if tp is not None:
-            px = entry * (1 + sign * tp)
+            px = tick(entry * (1 + sign * tp))
             self.orders.append(broker.place(inst, side, size, ts, OrderType.LIMIT, limit_price=px, tag="take-profit"))
         if tr is not None:
             self.trail_frac, self.best = tr, entry
             self.trail = broker.place(inst, side, size, ts, OrderType.STOP,
-                                      stop_price=entry * (1 - sign * tr), tag="trailing-stop")  # fmt: skip
+                                      stop_price=tick(entry * (1 - sign * tr)), tag="trailing-stop")  # fmt: skip
             self.orders.append(self.trail)
 
-    def update_trail(self, broker: SimulatedBroker, inst: Instrument, qty: float, high: float,
+    def update_trail(self, broker: Broker, inst: Instrument, qty: float, high: float,
                      low: float, ts: pd.Timestamp) -> None:  # fmt: skip
         t = self.trail
         if t is None or t.is_terminal:
@@ -197,38 +218,36 @@ class _Protection:
             return
         self.best = best
         broker.cancel(t, ts, "trailing stop raised")
-        px = best * (1 - self.trail_frac) if long else best * (1 + self.trail_frac)
+        px = inst.round_price(best * (1 - self.trail_frac) if long else best * (1 + self.trail_frac))
         self.trail = broker.place(inst, t.side, abs(qty), ts, OrderType.STOP, stop_price=px, tag="trailing-stop")
         self.orders = [o for o in self.orders if o is not t] + [self.trail]
 
-    def close(self, broker: SimulatedBroker, ts: pd.Timestamp) -> None:
+    def close(self, broker: Broker, ts: pd.Timestamp) -> None:
         for o in self.orders:
             if not o.is_terminal:
                 broker.cancel(o, ts, "position closed (one-cancels-other)")
         self.orders, self.trail = [], None
 
 
-@_gc_paused
 def run_bars(
     prices: pd.DataFrame,
     strategy: BarStrategy,
-    instrument: Instrument,
-    *,
-    cash: float,
-    commission: CommissionModel,
-    slippage: SlippageModel,
-    sizer: Sizer,
-    cost_basis: CostBasisMethod = CostBasisMethod.FIFO,
-    initial_margin: float = 1.0,
-    bus: EventBus | None = None,
-    pre_trade_check: PreTradeCheck | None = None,
-) -> EventRun:
-    """Run a :class:`BarStrategy` bar by bar (see the module notes)."""
+    spec: BacktestSpec,
+    hooks: Hooks = NO_HOOKS,
+    broker_factory: BrokerFactory = simulated_broker,
+) -> Run:
+    """Run a :class:`BarStrategy` bar by bar (see the module notes).
+
+    The garbage collector is left alone: ``on_bar`` is user code, run at every bar.
+    """
+    instrument = spec.instruments[0]
     idx = prices.index
     n = len(idx)
-    portfolio = Portfolio(cash, instrument.currency, cost_basis, initial_margin)
-    broker = SimulatedBroker(portfolio, commission, slippage, bus=bus, pre_trade_check=pre_trade_check)
-    ctx = BarContext(prices, broker, instrument, strategy.init(prices))
+    portfolio = Portfolio(spec.cash, instrument.currency, spec.cost_basis, account=spec.account)
+    broker = broker_factory(portfolio, spec, hooks)
+    costs = Costs(spec.commission, spec.slippage)
+    sizer = spec.sizer
+    ctx = BarContext(prices, broker, portfolio, instrument, strategy.init(prices))
     o, h, lo, c, v = ctx._o, ctx._h, ctx._l, ctx._c, ctx._v
     sym = instrument.symbol
     protection = _Protection()
@@ -236,23 +255,26 @@ def run_bars(
     snap_cash: list[float] = []
     snap_qty: list[float] = []
     on_bar = strategy.on_bar
+    n_fills = 0
     for i in range(n):
-        if ctx._pending is not None or broker._open:
+        if ctx._pending is not None or broker.has_open_orders:
             ts = idx[i]
             bar = Bar(ts, float(o[i]), float(h[i]), float(lo[i]), float(c[i]), float(v[i]))
             q0 = portfolio.quantity(instrument)
             portfolio.mark(sym, bar.open)
-            if broker._open:
-                broker.execute(instrument, bar)
+            if broker.has_open_orders:
+                broker.on_bar(instrument, bar)
             if ctx._pending is not None:
                 want, signal_ts = ctx._pending
                 ctx._pending = None
-                _rebalance(broker, instrument, bar, want, signal_ts, bar.open, sizer, False)
+                rebalance_to_target(broker, portfolio, costs, instrument, bar, want, signal_ts, bar.open, sizer, False)
             q1 = portfolio.quantity(instrument)
             if q1 != q0:
                 protection.close(broker, ts)
+                new_fills = broker.fills_since(n_fills)
+                n_fills += len(new_fills)
                 if q1 != 0 and any(x is not None for x in ctx._protect):
-                    entry = broker.fills[-1].price
+                    entry = new_fills[-1].price
                     protection.open(broker, instrument, q1, entry, ctx._protect, ts)
             elif q1 != 0 and protection.trail is not None:
                 protection.update_trail(broker, instrument, q1, bar.high, bar.low, ts)
@@ -264,4 +286,4 @@ def run_bars(
         on_bar(ctx)
     broker.expire_all(idx[-1])
     portfolio.mark(sym, float(c[-1]))
-    return EventRun(broker, *curves(idx, c, instrument, cash, snap_i, snap_cash, snap_qty))
+    return finish(broker, portfolio, *curves(idx, c, instrument, spec.cash, snap_i, snap_cash, snap_qty))

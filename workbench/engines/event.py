@@ -1,9 +1,15 @@
-"""The event-driven engine: a strategy's target exposure → orders → simulated broker.
+"""The event-driven engine: a strategy's decisions → orders → a broker, on the domain model.
 
-It visits only the bars where something can happen: the bar after each change of the
-target (or the signal bar itself with ``FillTiming.SIGNAL_CLOSE``) and any bar while
-orders are still working (e.g. the rest of a volume-capped order). Between those bars
-cash and quantity are constant, so the equity curve is rebuilt at the end from the
+:class:`EventEngine` implements the :class:`~workbench.strategy.engine.Engine` port for all
+three kinds of strategy: a signal strategy's target exposure (:func:`run_targets`), a
+portfolio strategy's target weights (:func:`run_weights`) and a per-bar callback strategy
+(:func:`workbench.engines.bars.run_bars`). The broker is made by a factory (the simulated
+broker by default) and used only through the :class:`~workbench.trading.broker.Broker` port.
+
+:func:`run_targets` visits only the bars where something can happen: the bar after each
+change of the target (or the signal bar itself with ``FillTiming.SIGNAL_CLOSE``) and any
+bar while orders are still working (e.g. the rest of a volume-capped order). Between those
+bars cash and quantity are constant, so the equity curve is rebuilt at the end from the
 snapshots and the closes, exactly as if every bar had been visited.
 
 Sizing happens when an order is placed for execution: at the open of the fill bar
@@ -13,110 +19,105 @@ never rejected for a gap they could not have known about.
 
 from __future__ import annotations
 
-import functools
-import gc
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any, TypeVar
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
-from workbench.errors import ParameterError
-from workbench.trading.broker import PreTradeCheck, SimulatedBroker
-from workbench.trading.costs import Bar, CommissionModel, SlippageModel, fill_price
-from workbench.trading.enums import CostBasisMethod, FillTiming, OrderType, Side
-from workbench.trading.events import EventBus
+from workbench.engines.rebalance import Costs, curves, fill_cost, gc_paused, rebalance_to_target
+from workbench.strategy.engine import NO_HOOKS, Hooks, Run
+from workbench.strategy.spec import BacktestSpec
+from workbench.strategy.targets import check_target, check_weights
+from workbench.trading.accounts import BuysFromCash, CashAccount
+from workbench.trading.broker import Broker
+from workbench.trading.costs import Bar
+from workbench.trading.enums import FillTiming, OrderType, Side
+from workbench.trading.frames import fills_frame, orders_frame
 from workbench.trading.portfolio import Portfolio
-from workbench.trading.sizing import AllEquity, Sizer
+from workbench.trading.simulated import SimulatedBroker
+from workbench.trading.sizing import AllEquity, FixedQuantity, PercentOfEquity
 from workbench.trading.values import Instrument
 
-F = TypeVar("F", bound=Callable[..., Any])
+__all__ = ["EventEngine", "BrokerFactory", "simulated_broker", "run_targets", "run_weights", "finish"]
 
-__all__ = ["EventRun", "PanelRun", "run_targets", "run_weights", "check_target", "check_weights", "curves", "fill_cost"]
-
-
-class EventRun:
-    """Raw output of :func:`run_targets` (the API wraps it in a BacktestResult)."""
-
-    def __init__(
-        self, broker: SimulatedBroker, equity: pd.Series, positions: pd.Series
-    ) -> None:
-        self.broker = broker
-        self.portfolio = broker.portfolio
-        self.equity = equity
-        self.positions = positions
+BrokerFactory = Callable[[Portfolio, BacktestSpec, Hooks], Broker]
+_BUILTIN_SIZERS = (AllEquity, FixedQuantity, PercentOfEquity)
 
 
-def _gc_paused(fn: F) -> F:
-    """Run ``fn`` with the cyclic garbage collector paused (see :func:`gc_paused`)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with gc_paused():
-            return fn(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
+def simulated_broker(portfolio: Portfolio, spec: BacktestSpec, hooks: Hooks) -> Broker:
+    """The default factory: a :class:`SimulatedBroker` with the spec's costs and timing."""
+    return SimulatedBroker(portfolio, spec.commission, spec.slippage, spec.fill_timing,
+                           hooks.bus, hooks.pre_trade_check)  # fmt: skip
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while the engine allocates many small acyclic
-    objects (orders, fills, events): its generation scans cost ~25% of a run. Reference
-    counting still frees everything; the collector is restored on exit, even on error."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
+def engine_only(spec: BacktestSpec, hooks: Hooks) -> bool:
+    """True when no user code runs inside the loop (then the GC may be paused)."""
+    return not hooks.any and type(spec.sizer) in _BUILTIN_SIZERS
 
 
-def check_target(target: pd.Series | np.ndarray, index: pd.Index) -> np.ndarray:
-    """Validate a target exposure: the prices' index and only -1, 0 or 1 (NaN, 2.0, inf are
-    errors). Both engines call this one function (one column per strategy for a grid), so
-    a bad strategy fails with the same message whichever engine runs it."""
-    if isinstance(target, pd.Series) and not target.index.equals(index):
-        raise ParameterError("target must have exactly the index of the prices")
-    tgt = np.asarray(target, dtype="float64")
-    if len(tgt) != len(index):
-        raise ParameterError(f"target has {len(tgt)} rows for {len(index)} bars of prices")
-    ok = (tgt == 0) | (tgt == 1) | (tgt == -1)  # NaN equals nothing
-    if not ok.all():
-        bad = ~ok
-        row = bad if bad.ndim == 1 else bad.any(axis=1)
-        i = int(np.argmax(row))
-        value = tgt[i] if tgt.ndim == 1 else tgt[i][bad[i]][0]
-        raise ParameterError(f"target values must be -1, 0 or 1; got {float(value)!r} at {index[i]}")
-    return tgt
+def finish(broker: Broker, portfolio: Portfolio, equity: pd.Series, positions: pd.Series | pd.DataFrame) -> Run:
+    """The one run type from a broker's orders and fills and the portfolio's trades."""
+    return Run(equity=equity, positions=positions, orders=orders_frame(broker.orders),
+               fills=fills_frame(broker.fills_since(0)), trades=portfolio.trades_frame(),
+               native=broker)  # fmt: skip
 
 
-@_gc_paused
+class EventEngine:
+    """The event-driven engine (see the module notes). It runs every spec the domain can
+    express; it refuses only what the strategy kind rules out."""
+
+    name = "event"
+
+    def __init__(self, broker_factory: BrokerFactory = simulated_broker) -> None:
+        self.broker_factory = broker_factory
+
+    def refusal(self, spec: BacktestSpec, hooks: Hooks) -> str:
+        kind = spec.strategy.kind
+        if kind == "bar" and spec.fill_timing is not FillTiming.NEXT_OPEN:
+            return "fill_timing SIGNAL_CLOSE for a per-bar callback strategy (it fills at the next open)"
+        if kind == "weights" and not isinstance(spec.account, CashAccount):
+            return f"account {spec.account!r} for a weights strategy (rebalances run on a cash account)"
+        return ""
+
+    def run(self, spec: BacktestSpec, prices: pd.DataFrame, hooks: Hooks) -> Run:
+        strategy = spec.strategy
+        if strategy.kind == "weights":
+            return run_weights(prices, strategy.weights(prices), spec, hooks, self.broker_factory)  # type: ignore[attr-defined]
+        if strategy.kind == "bar":
+            from workbench.engines.bars import run_bars
+
+            return run_bars(prices, strategy, spec, hooks, self.broker_factory)  # type: ignore[arg-type]
+        return run_targets(prices, strategy.target(prices), spec.instruments[0], spec, hooks, self.broker_factory)
+
+
 def run_targets(
     prices: pd.DataFrame,
     target: pd.Series,
     instrument: Instrument,
-    *,
-    cash: float,
-    commission: CommissionModel,
-    slippage: SlippageModel,
-    sizer: Sizer,
-    fill_timing: FillTiming = FillTiming.NEXT_OPEN,
-    cost_basis: CostBasisMethod = CostBasisMethod.FIFO,
-    initial_margin: float = 1.0,
-    bus: EventBus | None = None,
-    pre_trade_check: PreTradeCheck | None = None,
-) -> EventRun:
+    spec: BacktestSpec,
+    hooks: Hooks = NO_HOOKS,
+    broker_factory: BrokerFactory = simulated_broker,
+) -> Run:
     """Trade ``instrument`` so its position follows ``target`` (+1 long, 0 flat, -1 short)."""
+    tgt = check_target(target, prices.index)
+    portfolio = Portfolio(spec.cash, instrument.currency, spec.cost_basis, account=spec.account)
+    broker = broker_factory(portfolio, spec, hooks)
+    with gc_paused(engine_only(spec, hooks)):
+        equity, positions = _target_loop(prices, tgt, instrument, spec, broker, portfolio)
+    return finish(broker, portfolio, equity, positions)
+
+
+def _target_loop(
+    prices: pd.DataFrame, tgt: np.ndarray, instrument: Instrument, spec: BacktestSpec,
+    broker: Broker, portfolio: Portfolio,
+) -> tuple[pd.Series, pd.Series]:  # fmt: skip
     idx = prices.index
     n = len(idx)
-    tgt = check_target(target, idx)
     o, h, lo, c, v = (prices[k].to_numpy(dtype="float64") for k in ("Open", "High", "Low", "Close", "Volume"))
-    portfolio = Portfolio(cash, instrument.currency, cost_basis, initial_margin)
-    broker = SimulatedBroker(portfolio, commission, slippage, fill_timing, bus, pre_trade_check)
+    costs = Costs(spec.commission, spec.slippage)
+    sizer = spec.sizer
     sym = instrument.symbol
-    close_mode = fill_timing is FillTiming.SIGNAL_CLOSE
+    close_mode = spec.fill_timing is FillTiming.SIGNAL_CLOSE
     prev = np.concatenate(([0.0], tgt[:-1]))
     signal_bars = np.flatnonzero(tgt != prev)
     exec_bars = signal_bars if close_mode else signal_bars + 1
@@ -135,14 +136,14 @@ def run_targets(
         ts = stamps[k] if k in stamps else idx[k]
         bar = Bar(ts, float(o[k]), float(h[k]), float(lo[k]), float(c[k]), float(v[k]))
         portfolio.mark(sym, bar.open)
-        if broker.open_orders:
-            broker.execute(instrument, bar)
+        if broker.has_open_orders:
+            broker.on_bar(instrument, bar)
         if k in signal_at:
             s = signal_at[k]
             ref = bar.close if close_mode else bar.open
             if close_mode:
                 portfolio.mark(sym, ref)
-            _rebalance(broker, instrument, bar, float(tgt[s]), stamps[s], ref, sizer, close_mode)
+            rebalance_to_target(broker, portfolio, costs, instrument, bar, float(tgt[s]), stamps[s], ref, sizer, close_mode)
         portfolio.mark(sym, bar.close)
         snap_i.append(k)
         snap_cash.append(portfolio.cash)
@@ -150,131 +151,19 @@ def run_targets(
         while ptr < len(todo) and todo[ptr] <= k:
             ptr += 1
         nxt = todo[ptr] if ptr < len(todo) else n
-        k = k + 1 if broker.open_orders else nxt
+        k = k + 1 if broker.has_open_orders else nxt
     broker.expire_all(idx[-1])
     portfolio.mark(sym, c[-1])
-
-    return EventRun(broker, *curves(idx, c, instrument, cash, snap_i, snap_cash, snap_qty))
-
-
-def curves(
-    idx: pd.Index, close: np.ndarray, instrument: Instrument, cash: float,
-    snap_i: list[int], snap_cash: list[float], snap_qty: list[float],
-) -> tuple[pd.Series, pd.Series]:  # fmt: skip
-    """Equity and position at every close from the (bar, cash, quantity) snapshots taken on
-    the bars an engine visited: between them cash and quantity are constant."""
-    n = len(idx)
-    qty = np.zeros(n)
-    cash_arr = np.full(n, float(cash))
-    if snap_i:
-        pos = np.searchsorted(np.asarray(snap_i), np.arange(n), side="right") - 1
-        seen = pos >= 0
-        qty[seen] = np.asarray(snap_qty)[pos[seen]]
-        cash_arr[seen] = np.asarray(snap_cash)[pos[seen]]
-    equity = pd.Series(cash_arr + qty * close * instrument.multiplier, index=idx, name="equity")
-    return equity, pd.Series(qty, index=idx, name=instrument.symbol)
+    return curves(idx, c, instrument, spec.cash, snap_i, snap_cash, snap_qty)
 
 
-def fill_cost(broker: SimulatedBroker, inst: Instrument, bar: Bar, side: Side, ref: float) -> Callable[[float], float]:
-    """``cost(q)``: cash a fill of ``q`` at reference ``ref`` moves, as the broker would
-    price it (slippage, clamped into the bar, plus commission)."""
-
-    def cost(q: float) -> float:
-        px = fill_price(broker.slippage, side, ref, q, bar)
-        return q * px * inst.multiplier + broker.commission.calculate(q, px, inst)
-
-    return cost
-
-
-def _rebalance(
-    broker: SimulatedBroker,
-    instrument: Instrument,
-    bar: Bar,
-    want: float,
-    signal_ts: pd.Timestamp,
-    ref: float,
-    sizer: Sizer,
-    close_mode: bool,
-) -> None:
-    portfolio = broker.portfolio
-    for order in broker.open_orders:
-        if order.instrument.symbol == instrument.symbol:
-            broker.cancel(order, bar.ts, f"superseded by the signal of {signal_ts}")
-
-    def run() -> None:
-        broker.execute(instrument, bar, at_close=close_mode)
-
-    q0 = portfolio.quantity(instrument)
-    if q0 != 0 and np.sign(q0) == want:
-        return
-    side = Side.BUY if (want > 0 or (want == 0 and q0 < 0)) else Side.SELL
-    cost = fill_cost(broker, instrument, bar, side, ref)
-    qty = 0.0
-    if want != 0:
-        # A reversal is one order: close |q0| and open the new side with what is left.
-        budget = portfolio.cash
-        if q0 != 0:
-            px0 = fill_price(broker.slippage, side, ref, abs(q0), bar)
-            budget += q0 * px0 * instrument.multiplier - broker.commission.calculate(abs(q0), px0, instrument)
-        equity = portfolio.equity if q0 == 0 else budget
-        qty = sizer.size(ref, equity, budget, instrument, cost)
-    total = abs(q0) + qty
-    if total > 0:
-        tag = "entry" if q0 == 0 else ("exit" if qty == 0 else "reverse")
-        broker.place(instrument, side, total, signal_ts, OrderType.MARKET, tag=tag)
-        run()
-
-
-def check_weights(weights: pd.DataFrame, index: pd.Index, symbols: list[str]) -> np.ndarray:
-    """Validate a target-weight frame: rows all NaN (hold) or all finite, gross <= 1."""
-    if not weights.index.equals(index):
-        raise ParameterError("weights must have exactly the index of the prices")
-    if [str(c) for c in weights.columns] != symbols:
-        raise ParameterError(f"weights columns {list(weights.columns)} must be the panel symbols {symbols}")
-    w = weights.to_numpy(dtype="float64")
-    nan = np.isnan(w)
-    partial = nan.any(axis=1) & ~nan.all(axis=1)
-    bad = partial | np.isinf(w).any(axis=1)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ParameterError(
-            f"a rebalance row must give every symbol a finite weight (0 to exit) or be all NaN "
-            f"(hold); got {dict(zip(symbols, w[i].tolist(), strict=True))} at {index[i]}"
-        )
-    # float dust (|w| < 1e-12, e.g. 1 - 1 computed in floating point) means 0: otherwise a
-    # "flat" target leaves a lot behind through a floor of 8988.999999999998
-    w = np.where(np.abs(w) < 1e-12, 0.0, w)
-    gross = np.nansum(np.abs(w), axis=1)
-    if (gross > 1 + 1e-9).any():
-        i = int(np.argmax(gross > 1 + 1e-9))
-        raise ParameterError(f"gross weight must be <= 1, got {gross[i]:.6g} at {index[i]}")
-    return w
-
-
-class PanelRun:
-    """Raw output of :func:`run_weights`."""
-
-    def __init__(self, broker: SimulatedBroker, equity: pd.Series, positions: pd.DataFrame) -> None:
-        self.broker = broker
-        self.portfolio = broker.portfolio
-        self.equity = equity
-        self.positions = positions
-
-
-@_gc_paused
 def run_weights(
     panel: pd.DataFrame,
     weights: pd.DataFrame,
-    instruments: list[Instrument],
-    *,
-    cash: float,
-    commission: CommissionModel,
-    slippage: SlippageModel,
-    fill_timing: FillTiming = FillTiming.NEXT_OPEN,
-    cost_basis: CostBasisMethod = CostBasisMethod.FIFO,
-    bus: EventBus | None = None,
-    pre_trade_check: PreTradeCheck | None = None,
-) -> PanelRun:
+    spec: BacktestSpec,
+    hooks: Hooks = NO_HOOKS,
+    broker_factory: BrokerFactory = simulated_broker,
+) -> Run:
     """Rebalance several instruments to target weights of equity, sharing one cash account.
 
     On the execution bar of each non-NaN weight row (the next bar's open, or the signal
@@ -287,21 +176,31 @@ def run_weights(
       slippage included, in whole lots. Sales and shorts are never cut.
 
     These are vectorbt's ``targetpercent`` rules with ``call_seq="auto"``, valuation at the
-    execution price and cash sharing, so both engines give the same fills. Within a
-    rebalance the legs are checked against cash only (:meth:`Portfolio.rebalancing`):
-    the exposure limit is the weights' own (gross <= 1, validated), not the order in
-    which the legs execute.
+    execution price and cash sharing, so both engines give the same fills. The legs are
+    checked by :class:`~workbench.trading.accounts.BuysFromCash`: each buy must be paid
+    from cash; the exposure limit is the weights' own (gross <= 1, validated), not the
+    order in which the legs execute.
     """
+    instruments = list(spec.instruments)
+    names = [str(c) for c in weights.columns]
+    W = check_weights(weights, panel.index, names)
+    portfolio = Portfolio(spec.cash, instruments[0].currency, spec.cost_basis, account=BuysFromCash())
+    broker = broker_factory(portfolio, spec, hooks)
+    with gc_paused(engine_only(spec, hooks)):
+        equity, positions = _weights_loop(panel, W, names, instruments, spec, broker, portfolio)
+    return finish(broker, portfolio, equity, positions)
+
+
+def _weights_loop(
+    panel: pd.DataFrame, W: np.ndarray, names: list[str], instruments: list[Instrument],
+    spec: BacktestSpec, broker: Broker, portfolio: Portfolio,
+) -> tuple[pd.Series, pd.DataFrame]:  # fmt: skip
     idx = panel.index
     n = len(idx)
-    symbols = [i.symbol for i in instruments]
-    names = [str(c) for c in weights.columns]
-    W = check_weights(weights, idx, names)
     fields = {f: np.column_stack([panel[(s, f)].to_numpy(dtype="float64") for s in names]) for f in ("Open", "High", "Low", "Close", "Volume")}
     o, h, lo, c, v = (fields[f] for f in ("Open", "High", "Low", "Close", "Volume"))
-    portfolio = Portfolio(cash, instruments[0].currency, cost_basis)  # legs are cash-checked
-    broker = SimulatedBroker(portfolio, commission, slippage, fill_timing, bus, pre_trade_check)
-    close_mode = fill_timing is FillTiming.SIGNAL_CLOSE
+    costs = Costs(spec.commission, spec.slippage)
+    close_mode = spec.fill_timing is FillTiming.SIGNAL_CLOSE
     rows = np.flatnonzero(~np.isnan(W).all(axis=1))
     exec_bars = rows if close_mode else rows + 1
     keep = exec_bars < n
@@ -309,10 +208,10 @@ def run_weights(
     m = len(instruments)
     mult = np.array([i.multiplier for i in instruments])
     qty = np.zeros((n, m))
-    cash_arr = np.full(n, float(cash))
+    cash_arr = np.full(n, float(spec.cash))
     last = 0
     q_now = np.zeros(m)
-    cash_now = float(cash)
+    cash_now = float(spec.cash)
     for s, k in zip(rows.tolist(), exec_bars.tolist(), strict=True):
         qty[last:k] = q_now
         cash_arr[last:k] = cash_now
@@ -320,8 +219,7 @@ def run_weights(
         for j, inst in enumerate(instruments):
             portfolio.mark(inst.symbol, px[j])
         bars = [Bar(idx[k], o[k, j], h[k, j], lo[k, j], c[k, j], v[k, j]) for j in range(m)]
-        with portfolio.rebalancing():
-            _rebalance_weights(broker, instruments, bars, W[s], idx[s], px, close_mode)
+        _rebalance_weights(broker, portfolio, costs, instruments, bars, W[s], idx[s], px, close_mode)
         for j, inst in enumerate(instruments):
             portfolio.mark(inst.symbol, c[k, j])
         q_now = np.array([portfolio.quantity(i) for i in instruments])
@@ -331,12 +229,13 @@ def run_weights(
     cash_arr[last:] = cash_now
     broker.expire_all(idx[-1])
     equity = pd.Series(cash_arr + (qty * c * mult).sum(axis=1), index=idx, name="equity")
-    positions = pd.DataFrame(qty, index=idx, columns=symbols)
-    return PanelRun(broker, equity, positions)
+    return equity, pd.DataFrame(qty, index=idx, columns=[i.symbol for i in instruments])
 
 
 def _rebalance_weights(
-    broker: SimulatedBroker,
+    broker: Broker,
+    portfolio: Portfolio,
+    costs: Costs,
     instruments: list[Instrument],
     bars: list[Bar],
     w: np.ndarray,
@@ -344,7 +243,6 @@ def _rebalance_weights(
     px: np.ndarray,
     close_mode: bool,
 ) -> None:
-    portfolio = broker.portfolio
     value = portfolio.equity
     q = np.array([portfolio.quantity(i) for i in instruments])
     mult = np.array([i.multiplier for i in instruments])
@@ -357,18 +255,16 @@ def _rebalance_weights(
             continue
         side = Side.BUY if delta > 0 else Side.SELL
         if side is Side.BUY:
-            size = _affordable_buy(broker, inst, bar, float(px[j]), size, portfolio.cash)
+            size = _affordable_buy(costs, inst, bar, float(px[j]), size, portfolio.cash)
             if size <= 0:
                 continue
         broker.place(inst, side, size, signal_ts, OrderType.MARKET, tag="rebalance")
-        broker.execute(inst, bar, at_close=close_mode)
+        broker.on_bar(inst, bar, at_close=close_mode)
 
 
-def _affordable_buy(
-    broker: SimulatedBroker, inst: Instrument, bar: Bar, ref: float, size: float, cash: float
-) -> float:
+def _affordable_buy(costs: Costs, inst: Instrument, bar: Bar, ref: float, size: float, cash: float) -> float:
     """``size`` if cash pays for it (fees and slippage included), else the most lots it does."""
-    cost = fill_cost(broker, inst, bar, Side.BUY, ref)
+    cost = fill_cost(costs, inst, bar, Side.BUY, ref)
     if cost(size) <= cash * (1 + 1e-12):
         return size
     return min(size, AllEquity().size(ref, cash, cash, inst, cost))

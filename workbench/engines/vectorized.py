@@ -19,9 +19,11 @@ How the shared conventions map onto vectorbt (so that both engines fill identica
 - **Costs:** ``PercentOfNotional`` (no minimum) → ``fees``; ``FixedPerOrder`` →
   ``fixed_fees``; ``FixedBps`` slippage → the engine prices each fill itself,
   open × (1 ± bps) clamped into the bar's [low, high] exactly like the simulated broker,
-  for signal strategies; for weight strategies vectorbt's own ``slippage`` is used and the
-  clamp cannot apply. Other models (per-share, minimum commission, volume caps) have no
-  vectorbt equivalent and raise :class:`ParameterError`.
+  for signal strategies; weight strategies with slippage are refused (vectorbt sizes the
+  rebalance itself and its ``slippage`` cannot clamp). Other models (per-share, minimum
+  commission, volume caps), hooks, per-bar strategies, margin accounts and multipliers
+  other than 1 have no vectorbt equivalent: :meth:`VectorizedEngine.refusal` names them
+  and the composition root raises :class:`ParameterError` before anything runs.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import ParameterError
+from workbench.strategy.engine import Hooks, Run
+from workbench.strategy.spec import BacktestSpec
+from workbench.strategy.targets import check_target, check_weights
+from workbench.trading.accounts import CashAccount
 from workbench.trading.costs import (
     CommissionModel,
     FixedBps,
@@ -51,7 +57,8 @@ from workbench.trading.portfolio import TRADE_COLUMNS, Portfolio
 from workbench.trading.sizing import AllEquity, FixedQuantity, PercentOfEquity, Sizer
 from workbench.trading.values import Instrument
 
-__all__ = ["VectorRun", "run_signals", "run_weights", "run_signal_grid", "lot_trades", "vbt_engine", "vbt_version"]
+__all__ = ["VectorizedEngine", "VectorRun", "run_signals", "run_weights", "run_signal_grid", "lot_trades", "vbt_engine",
+           "vbt_version"]
 
 FILL_COLUMNS = ["fill_id", "order_id", "symbol", "side", "quantity", "price", "fee", "ts"]
 ORDER_COLUMNS = [
@@ -130,46 +137,45 @@ def naive_utc(index: pd.Index) -> pd.Index:
 
 
 def _fees(commission: CommissionModel) -> dict[str, float]:
-    if isinstance(commission, NoCommission):
-        return {"fees": 0.0, "fixed_fees": 0.0}
-    if isinstance(commission, PercentOfNotional) and commission.minimum == 0:
+    if isinstance(commission, PercentOfNotional):
         return {"fees": commission.rate, "fixed_fees": 0.0}
     if isinstance(commission, FixedPerOrder):
         return {"fees": 0.0, "fixed_fees": commission.amount}
-    raise ParameterError(
-        f"the vectorized engine cannot express commission {commission!r}; use engine='event' "
-        "(vectorbt has percent-of-notional and fixed-per-order fees only)"
-    )
+    return {"fees": 0.0, "fixed_fees": 0.0}
 
 
 def _bps(slippage: SlippageModel) -> float:
     """Basis points of a slippage model the engine prices itself (fills through fill_prices)."""
-    if isinstance(slippage, NoSlippage):
-        return 0.0
-    if isinstance(slippage, FixedBps):
-        return float(slippage.bps)
-    raise ParameterError(
-        f"the vectorized engine cannot express slippage {slippage!r}; use engine='event' "
-        "(only fixed basis points map onto vectorbt)"
-    )
+    return float(slippage.bps) if isinstance(slippage, FixedBps) else 0.0
 
 
-def _refuse_weight_slippage(slippage: SlippageModel) -> None:
-    """Rebalances are sized inside vectorbt, so the side of each fill is not known before the
-    call and the one fill-price rule (slip, then clamp into [low, high]) cannot be handed to it
-    as prices; vectorbt's own ``slippage`` does not clamp, so the engines would disagree
-    silently (483 vs 467 pairs fills at 1 bp). Refused by name instead."""
-    if not isinstance(slippage, NoSlippage):
-        raise ParameterError(
-            f"the vectorized engine cannot reproduce slippage {slippage!r} for weight strategies "
-            "(fills are slipped, then clamped into the bar, and vectorbt only slips); use "
-            "engine='event', or slippage=None"
-        )
+def _cost_refusal(spec: BacktestSpec) -> str:
+    """The cost model vectorbt cannot reproduce exactly, or ``""``.
+
+    vectorbt has percent-of-notional and fixed-per-order fees only (no minimum, no per
+    share). Fixed basis points of slippage are priced by this engine itself through the
+    one fill-price rule (:func:`~workbench.trading.costs.fill_prices`: slip, then clamp into
+    [low, high]) for signal strategies; for weight strategies the rebalances are sized
+    inside vectorbt, so the side of each fill is not known before the call and vectorbt's
+    own ``slippage`` does not clamp: the engines would disagree silently (483 vs 467 pairs
+    fills at 1 bp), so slippage is refused there.
+    """
+    comm, slip = spec.commission, spec.slippage
+    if not (isinstance(comm, NoCommission | FixedPerOrder) or (isinstance(comm, PercentOfNotional) and comm.minimum == 0)):
+        return f"commission {comm!r} (vectorbt has percent-of-notional and fixed-per-order fees only)"
+    if spec.strategy.kind == "weights" and not isinstance(slip, NoSlippage):
+        return (f"slippage {slip!r} for weight strategies (fills are slipped, then clamped into the bar, "
+                "and vectorbt only slips); use engine='event', or slippage=None")  # fmt: skip
+    if not isinstance(slip, NoSlippage | FixedBps):
+        return f"slippage {slip!r} (only fixed basis points map onto vectorbt)"
+    return ""
 
 
-def _check_instrument(inst: Instrument) -> None:
-    if inst.multiplier != 1:
-        raise ParameterError(f"the vectorized engine needs multiplier 1, {inst.symbol} has {inst.multiplier}")
+def _instrument_refusal(instruments: tuple[Instrument, ...]) -> str:
+    for inst in instruments:
+        if inst.multiplier != 1:
+            return f"multiplier {inst.multiplier:g} of {inst.symbol} (vectorbt needs multiplier 1)"
+    return ""
 
 
 def signal_masks(target: np.ndarray, shift: int = 0) -> dict[str, np.ndarray]:
@@ -229,7 +235,7 @@ def _size_kwargs(sizer: Sizer, shorts: bool) -> dict[str, Any]:
         return {"size": sizer.quantity, "allow_partial": False}
     if isinstance(sizer, PercentOfEquity) and not shorts:
         return {"size": sizer.fraction, "size_type": "percent"}
-    raise ParameterError(f"the vectorized engine cannot express sizing {sizer!r} here; use engine='event'")
+    raise ParameterError(f"the vectorized engine cannot reproduce sizing {sizer!r} here; use engine='event'")
 
 
 def _short_kwargs(masks: dict[str, np.ndarray], shorts: bool) -> dict[str, np.ndarray]:
@@ -237,35 +243,49 @@ def _short_kwargs(masks: dict[str, np.ndarray], shorts: bool) -> dict[str, np.nd
     return {"short_entries": masks["short_entries"], "short_exits": masks["short_exits"]} if shorts else {}
 
 
-def run_signals(
-    prices: pd.DataFrame,
-    target: pd.Series,
-    instrument: Instrument,
-    *,
-    cash: float,
-    commission: CommissionModel,
-    slippage: SlippageModel,
-    sizer: Sizer,
-    fill_timing: FillTiming = FillTiming.NEXT_OPEN,
-) -> VectorRun:
-    """A +1/0/-1 target through ``vbt.Portfolio.from_signals`` (see the module notes)."""
-    from workbench.engines.event import check_target
+class VectorizedEngine:
+    """vectorbt behind the :class:`~workbench.strategy.engine.Engine` port: signal strategies
+    through ``from_signals``, weight strategies through ``from_orders`` (module notes)."""
 
-    _check_instrument(instrument)
-    fees = _fees(commission)
-    bps = _bps(slippage)
+    name = "vectorized"
+
+    def refusal(self, spec: BacktestSpec, hooks: Hooks) -> str:
+        if spec.strategy.kind == "bar":
+            return "a per-bar callback strategy; use engine='event'"
+        if hooks.pre_trade_check is not None:
+            return "a pre-trade check hook (vectorbt sizes inside its own loop); use engine='event'"
+        if hooks.bus is not None:
+            return "an event bus (vectorbt emits no order events); use engine='event'"
+        if type(spec.account) is not CashAccount:
+            return f"account {spec.account!r} (vectorbt runs a cash account); use engine='event'"
+        if spec.strategy.kind == "signal" and not isinstance(spec.sizer, AllEquity | FixedQuantity | PercentOfEquity):
+            return f"sizing {spec.sizer!r} (vectorbt has all cash, a quantity or a percent); use engine='event'"
+        return _cost_refusal(spec) or _instrument_refusal(spec.instruments)
+
+    def run(self, spec: BacktestSpec, prices: pd.DataFrame, hooks: Hooks) -> Run:
+        strategy = spec.strategy
+        if strategy.kind == "weights":
+            vr = run_weights(prices, strategy.weights(prices), spec)  # type: ignore[attr-defined]
+        else:
+            vr = run_signals(prices, strategy.target(prices), spec.instruments[0], spec)
+        return Run(equity=vr.equity, positions=vr.positions, orders=vr.orders, fills=vr.fills,
+                   trades=vr.trades, native=vr.portfolio)  # fmt: skip
+
+
+def run_signals(prices: pd.DataFrame, target: pd.Series, instrument: Instrument, spec: BacktestSpec) -> VectorRun:
+    """A +1/0/-1 target through ``vbt.Portfolio.from_signals`` (see the module notes)."""
     tgt = check_target(target, prices.index)  # the event engine's check: same error, same message
-    close_mode = fill_timing is FillTiming.SIGNAL_CLOSE
-    masks, price, c = _signal_arrays(prices, tgt, bps, close_mode)
+    close_mode = spec.fill_timing is FillTiming.SIGNAL_CLOSE
+    masks, price, c = _signal_arrays(prices, tgt, _bps(spec.slippage), close_mode)
     shorts = bool((tgt < 0).any())
-    kw = _size_kwargs(sizer, shorts)
+    kw = _size_kwargs(spec.sizer, shorts)
     kw["size_granularity"] = instrument.lot_size
     vbt = _vbt()
     idx = prices.index
     pf = vbt.Portfolio.from_signals(
         c,  # plain arrays: vectorbt's index wrapping costs more than the simulation (see naive_utc)
-        entries=masks["entries"], exits=masks["exits"], price=price, init_cash=float(cash),
-        engine=vbt_engine(), **_short_kwargs(masks, shorts), **fees, **kw,
+        entries=masks["entries"], exits=masks["exits"], price=price, init_cash=float(spec.cash),
+        engine=vbt_engine(), **_short_kwargs(masks, shorts), **_fees(spec.commission), **kw,
     )  # fmt: skip
     symbols = [instrument.symbol]
     return VectorRun(
@@ -278,26 +298,12 @@ def run_signals(
     )
 
 
-def run_weights(
-    panel: pd.DataFrame,
-    weights: pd.DataFrame,
-    instruments: list[Instrument],
-    *,
-    cash: float,
-    commission: CommissionModel,
-    slippage: SlippageModel,
-    fill_timing: FillTiming = FillTiming.NEXT_OPEN,
-    cost_basis: CostBasisMethod = CostBasisMethod.FIFO,
-) -> VectorRun:
+def run_weights(panel: pd.DataFrame, weights: pd.DataFrame, spec: BacktestSpec) -> VectorRun:
     """Target weights through ``vbt.Portfolio.from_orders(size_type="targetpercent")``."""
-    from workbench.engines.event import check_weights
-
-    for inst in instruments:
-        _check_instrument(inst)
-    _refuse_weight_slippage(slippage)
+    instruments = list(spec.instruments)
     names = [str(c) for c in weights.columns]
     W = check_weights(weights, panel.index, names)
-    close_mode = fill_timing is FillTiming.SIGNAL_CLOSE
+    close_mode = spec.fill_timing is FillTiming.SIGNAL_CLOSE
     if not close_mode:
         W = np.vstack([np.full((1, W.shape[1]), np.nan), W[:-1]])
     idx = panel.index
@@ -308,18 +314,19 @@ def run_weights(
     vbt = _vbt()
     pf = vbt.Portfolio.from_orders(
         close, size=W, size_type="targetpercent", price=price, val_price=price,
-        size_granularity=gran, init_cash=float(cash),
+        size_granularity=gran, init_cash=float(spec.cash),
         cash_sharing=True, group_by=True, call_seq="auto", direction="both",
-        engine=vbt_engine(), **_fees(commission),
+        engine=vbt_engine(), **_fees(spec.commission),
     )  # fmt: skip
     symbols = [i.symbol for i in instruments]
+    cash, basis = float(spec.cash), spec.cost_basis
     return VectorRun(
         equity=pd.Series(np.asarray(pf.value()), index=idx, name="equity", copy=False),
         positions=pd.DataFrame(np.asarray(pf.assets()), index=idx, columns=symbols),
         portfolio=pf,
         symbols=symbols,
         placed_shift=0 if close_mode else 1,
-        trades=lambda fills: lot_trades(fills, instruments, float(cash), cost_basis),
+        trades=lambda fills: lot_trades(fills, instruments, cash, basis),
     )
 
 
@@ -406,34 +413,23 @@ def _trades(pf: Any, idx: pd.Index, symbols: list[str]) -> pd.DataFrame:
 
 
 def run_signal_grid(
-    prices: pd.DataFrame,
-    targets: np.ndarray,
-    instrument: Instrument,
-    *,
-    cash: float,
-    commission: CommissionModel,
-    slippage: SlippageModel,
-    sizer: Sizer,
-    fill_timing: FillTiming = FillTiming.NEXT_OPEN,
+    prices: pd.DataFrame, targets: np.ndarray, instrument: Instrument, spec: BacktestSpec
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Many +1/0/-1 targets (one column each) in one vectorbt call.
+    """Many +1/0/-1 targets (one column each) in one vectorbt call, with ``spec``'s cash,
+    costs, sizing and timing (checked by :meth:`VectorizedEngine.refusal` first).
 
     Returns (equity, closed-trade count per column). Same conventions as
     :func:`run_signals`, column by column.
     """
-    from workbench.engines.event import check_target
-
-    _check_instrument(instrument)
-    fees, bps = _fees(commission), _bps(slippage)
     tgt = check_target(targets, prices.index)
-    masks, price, c = _signal_arrays(prices, tgt, bps, fill_timing is FillTiming.SIGNAL_CLOSE)
+    masks, price, c = _signal_arrays(prices, tgt, _bps(spec.slippage), spec.fill_timing is FillTiming.SIGNAL_CLOSE)
     shorts = bool((tgt < 0).any())
-    kw = _size_kwargs(sizer, shorts)
+    kw = _size_kwargs(spec.sizer, shorts)
     vbt = _vbt()
     pf = vbt.Portfolio.from_signals(
         c, entries=masks["entries"], exits=masks["exits"],
-        price=price, init_cash=float(cash), size_granularity=instrument.lot_size,
-        engine=vbt_engine(), **_short_kwargs(masks, shorts), **fees, **kw,
+        price=price, init_cash=float(spec.cash), size_granularity=instrument.lot_size,
+        engine=vbt_engine(), **_short_kwargs(masks, shorts), **_fees(spec.commission), **kw,
     )  # fmt: skip
     rec = pf.exit_trades.values
     n_trades = np.bincount(rec["col"][rec["status"] == 1], minlength=tgt.shape[1])

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from workbench.adapters import indicators as ta
 from workbench.errors import ParameterError
 from workbench.strategy.base import Strategy, check_bool, check_int
+from workbench.strategy.indicators import indicators
 
 __all__ = ["SMACrossover", "EMACrossover", "crossover_target"]
 
@@ -52,7 +52,7 @@ class SMACrossover(Strategy):
         return self.slow - 1
 
     def average(self, close: pd.Series, window: int) -> pd.Series:
-        return ta.sma(close, window)
+        return indicators().sma(close, window)
 
     def target(self, prices: pd.DataFrame) -> pd.Series:
         close = prices["Close"]
@@ -68,4 +68,4 @@ class EMACrossover(SMACrossover):
     slow: int = 26
 
     def average(self, close: pd.Series, window: int) -> pd.Series:
-        return ta.ema(close, window)
+        return indicators().ema(close, window)

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from workbench.adapters import indicators as ta
 from workbench.errors import ParameterError
 from workbench.strategies.rules import hold_state
 from workbench.strategy.base import Strategy, check_bool, check_float, check_int
+from workbench.strategy.indicators import indicators
 
 __all__ = ["MeanReversion"]
 
@@ -54,7 +54,7 @@ class MeanReversion(Strategy):
         return max(self.window - 1, self.rsi_window)
 
     def target(self, prices: pd.DataFrame) -> pd.Series:
-        close = prices["Close"]
+        close, ta = prices["Close"], indicators()
         up, mid, lo = (b.to_numpy() for b in ta.bbands(close, self.window, self.k))
         rsi = ta.rsi(close, self.rsi_window).to_numpy()
         c = close.to_numpy()

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from workbench.adapters import indicators as ta
 from workbench.errors import ParameterError
 from workbench.strategy.base import Strategy, check_bool, check_float, check_int, check_seed
+from workbench.strategy.indicators import indicators
 
 __all__ = ["MLClassifier", "ml_features"]
 
@@ -19,6 +19,7 @@ FEATURES = ["rsi_14", "roc_5", "roc_20", "natr_14", "bb_pct_20", "macd_hist"]
 def ml_features(prices: pd.DataFrame) -> pd.DataFrame:
     """TA-Lib features at each close (NaN until every window is complete)."""
     c, h, lo = prices["Close"], prices["High"], prices["Low"]
+    ta = indicators()
     up, _, dn = ta.bbands(c, 20, 2.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         pct_b = (c - dn) / (up - dn)

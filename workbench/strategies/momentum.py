@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from workbench.adapters import indicators as ta
 from workbench.errors import ParameterError
 from workbench.strategy.base import (
     PortfolioStrategy,
@@ -17,6 +16,7 @@ from workbench.strategy.base import (
     check_int,
     panel_field,
 )
+from workbench.strategy.indicators import indicators
 
 __all__ = ["TimeSeriesMomentum", "CrossSectionalMomentum"]
 
@@ -44,7 +44,7 @@ class TimeSeriesMomentum(Strategy):
         return self.lookback
 
     def target(self, prices: pd.DataFrame) -> pd.Series:
-        r = ta.roc(prices["Close"], self.lookback).to_numpy()
+        r = indicators().roc(prices["Close"], self.lookback).to_numpy()
         low = np.where(r < -self.threshold, -1.0, 0.0) if self.allow_short else 0.0
         out = np.where(np.isnan(r), 0.0, np.where(r > self.threshold, 1.0, low))
         return pd.Series(out, index=prices.index, name="target")
@@ -80,6 +80,7 @@ class CrossSectionalMomentum(PortfolioStrategy):
         close = panel_field(panel, "Close")
         if self.top_k > close.shape[1]:
             raise ParameterError(f"top_k must be <= the number of symbols ({close.shape[1]}), got top_k={self.top_k}")
+        ta = indicators()
         r = np.column_stack([ta.roc(close[c], self.lookback).to_numpy() for c in close.columns])
         out = np.full(r.shape, np.nan)
         for i in range(self.lookback, len(r), self.rebalance):

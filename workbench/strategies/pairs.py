@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from workbench.adapters import indicators as ta
 from workbench.errors import ParameterError
 from workbench.strategies.rules import hold_state
 from workbench.strategy.base import PortfolioStrategy, check_float, check_int, panel_field
+from workbench.strategy.indicators import indicators
 
 __all__ = ["PairsTrading"]
 
@@ -55,7 +55,7 @@ class PairsTrading(PortfolioStrategy):
         close = panel_field(panel, "Close")
         if close.shape[1] != 2:
             raise ParameterError(f"pairs trading needs exactly 2 symbols, got {list(close.columns)}")
-        ly, lx = np.log(close.iloc[:, 0]), np.log(close.iloc[:, 1])
+        ly, lx, ta = np.log(close.iloc[:, 0]), np.log(close.iloc[:, 1]), indicators()
         beta = ta.hedge_ratio(ly, lx, self.window)
         spread = ly - beta * lx
         first = int(np.argmax(spread.notna().to_numpy())) if spread.notna().any() else len(spread)

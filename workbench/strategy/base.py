@@ -41,8 +41,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -51,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import ParameterError, StrategyStateError
+from workbench.strategy.ids import stable_id
 from workbench.strategy.signals import signals_from_targets, signals_from_weights
 from workbench.trading.events import Event
 
@@ -174,9 +173,8 @@ class Strategy:
 
     @property
     def spec_id(self) -> str:
-        """Short hash of the canonical JSON of name + params (a natural cache/report key)."""
-        blob = json.dumps({"strategy": self.name, "params": self.params}, sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+        """:func:`~workbench.strategy.ids.stable_id` of name + params (a cache/report key)."""
+        return stable_id({"strategy": self.name, "params": self.params})
 
     @property
     def warmup(self) -> int:

@@ -1,6 +1,7 @@
 """Trading context: pure domain model (standard library, numpy, pandas only)."""
 
-from workbench.trading.broker import SimulatedBroker
+from workbench.trading.accounts import AccountPolicy, BuysFromCash, CashAccount, MarginAccount
+from workbench.trading.broker import AccountState, Broker, PortfolioView, PreTradeCheck
 from workbench.trading.costs import (
     Bar,
     FixedBps,
@@ -22,18 +23,22 @@ from workbench.trading.enums import (
     Side,
     TimeInForce,
 )
-from workbench.trading.events import EventBus
+from workbench.trading.events import EventBus, HandlerFailure, OrderModified, OrderTriggered
+from workbench.trading.frames import fills_frame, orders_frame
 from workbench.trading.orders import Fill, Order
 from workbench.trading.portfolio import Portfolio
 from workbench.trading.positions import Position
+from workbench.trading.simulated import SimulatedBroker
 from workbench.trading.sizing import AllEquity, FixedQuantity, PercentOfEquity
 from workbench.trading.values import Instrument, Money, Percentage, Quantity, TimePeriod
 
 __all__ = [
-    "AllEquity", "AssetClass", "Bar", "CostBasisMethod", "EventBus", "Fill", "FillTiming",
-    "FixedBps", "FixedPerOrder", "FixedQuantity", "HalfSpread", "Instrument", "Money",
-    "NoCommission", "NoSlippage", "Order", "OrderStatus", "OrderType", "PerShare",
-    "PercentOfEquity", "PercentOfNotional", "Percentage", "Portfolio", "Position",
-    "PositionSide", "Quantity", "Side", "SimulatedBroker", "TimeInForce", "TimePeriod",
-    "VolumeShare",
+    "AccountPolicy", "AccountState", "AllEquity", "AssetClass", "Bar", "Broker", "BuysFromCash",
+    "CashAccount", "CostBasisMethod", "EventBus", "Fill", "FillTiming", "FixedBps",
+    "FixedPerOrder", "FixedQuantity", "HalfSpread", "HandlerFailure", "Instrument",
+    "MarginAccount", "Money", "NoCommission", "NoSlippage", "Order", "OrderModified",
+    "OrderStatus", "OrderTriggered", "OrderType", "PerShare", "PercentOfEquity",
+    "PercentOfNotional", "Percentage", "Portfolio", "PortfolioView", "Position", "PositionSide",
+    "PreTradeCheck", "Quantity", "Side", "SimulatedBroker", "TimeInForce", "TimePeriod",
+    "VolumeShare", "fills_frame", "orders_frame",
 ]  # fmt: skip

@@ -1,114 +1,88 @@
-"""A simulated broker that matches orders against OHLCV bars.
+"""The broker port: what engines and strategies may ask of any broker.
 
-Matching rules (one bar at a time; ``bar.ts`` is the bar's label, see
-:mod:`workbench.market`):
+The engines talk to a broker only through :class:`Broker`, so the simulated broker
+(:class:`~workbench.trading.simulated.SimulatedBroker`) can be swapped for a paper or live
+adapter without touching them. The port is structural (a ``typing.Protocol``): an adapter
+needs no base class, only these methods.
 
-- **Eligibility.** An order placed on signal bar *t* first works on bar *t+1*. The only
-  exception is opt-in: with ``FillTiming.SIGNAL_CLOSE`` a *market* order fills at the
-  close of its own signal bar.
-- **Market:** at the eligible bar's open.
-- **Limit** buy at L: at the open if the bar opens at or below L (gap through), else at L
-  if the low reaches L. Sells mirror this.
-- **Stop** buy at S: at the open if the bar opens at or above S (gap through), else at S
-  if the high reaches S; it then fills like a market order. Sells mirror this.
-- **Stop-limit**: the stop triggers as above; a stop touched at the open then works as a
-  limit on the same bar; a stop touched intrabar fills at S only if S is within the
-  limit, otherwise it rests as a limit from the next bar (the path inside the bar is
-  unknown, so no fill is assumed).
-- **Prices** are then moved by the slippage model, never beyond the limit price, and
-  clamped into [low, high]: a fill is never outside the bar's range.
-- **Volume cap:** the slippage model's ``max_quantity(bar)`` bounds what all orders in an
-  instrument can fill on one bar; the rest stays working (partial fills).
-- **Time in force:** DAY expires when a bar of a later UTC date arrives; IOC cancels what
-  its first eligible bar did not fill; FOK fills completely on its first eligible bar or
-  is cancelled whole; GTC works until filled or cancelled.
-- **Buying power:** a PENDING order is checked when it first becomes eligible (at its
-  expected fill price, slippage included) and REJECTED with the reason if the portfolio cannot afford it; a
-  working order that can no longer be afforded when it would fill is CANCELLED with the
-  reason. Orders are never resized.
+- Order entry: ``next_order_id``, ``submit``, ``place``, ``cancel``, ``modify`` (amends a
+  working or pending order in place, same order id).
+- Order book: ``open_orders`` (working or pending), ``has_open_orders`` (O(1): engines
+  test it every bar), ``orders`` (every order ever submitted, in submission order).
+- Fill stream: ``fills_since(cursor)`` returns fills number ``cursor``.. in booking order;
+  fill ids are unique per broker, so a consumer keeps a cursor and never books one twice.
+- Account: ``account()`` is an :class:`AccountState` snapshot.
+- Time: ``on_bar(instrument, bar)`` tells the broker a bar arrived (a simulated broker
+  matches against it; a live one polls), ``expire_all`` ends the session.
+
+A pre-trade check (:data:`PreTradeCheck`) sees the account through :class:`PortfolioView`,
+the read-only slice of a portfolio it may rely on, not the concrete ``Portfolio``.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
-from workbench.errors import InvalidValueError
-from workbench.trading.costs import (
-    Bar,
-    CommissionModel,
-    NoCommission,
-    NoSlippage,
-    SlippageModel,
-    fill_price,
-)
-from workbench.trading.enums import FillTiming, OrderStatus, OrderType, Side, TimeInForce
-from workbench.trading.events import Event, EventBus
+from workbench.trading.costs import Bar
+from workbench.trading.enums import OrderType, Side, TimeInForce
 from workbench.trading.orders import Fill, Order
-from workbench.trading.portfolio import Portfolio
 from workbench.trading.values import Instrument
 
-__all__ = ["SimulatedBroker", "PreTradeCheck"]
-
-PreTradeCheck = Callable[[Order, Portfolio, float], str]
+__all__ = ["Broker", "AccountState", "PortfolioView", "PreTradeCheck"]
 
 
-class SimulatedBroker:
-    """Matches orders against bars and books fills to a :class:`Portfolio`.
+@runtime_checkable
+class PortfolioView(Protocol):
+    """What a pre-trade check may read of an account (``Portfolio`` satisfies it)."""
 
-    Parameters
-    ----------
-    portfolio : Portfolio
-    commission : CommissionModel
-    slippage : SlippageModel
-    fill_timing : FillTiming
-        NEXT_OPEN (default) or SIGNAL_CLOSE for market orders.
-    bus : EventBus, optional
-        Receives every order, position and trade event as it happens.
-    pre_trade_check : callable, optional
-        ``check(order, portfolio, expected_price) -> reason`` runs before the buying-power
-        check when an order first becomes eligible; a non-empty reason REJECTS the order
-        with "pre-trade check: <reason>". Risk limits plug in here.
+    @property
+    def cash(self) -> float: ...
+
+    @property
+    def equity(self) -> float: ...
+
+    def quantity(self, instrument: Instrument) -> float: ...
+
+    def gross_exposure(self) -> float: ...
+
+    def market_value(self) -> float: ...
+
+
+#: ``check(order, portfolio, expected_price) -> reason``; a non-empty reason rejects.
+PreTradeCheck = Callable[[Order, PortfolioView, float], str]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AccountState:
+    """A snapshot of an account: cash, equity, currency and signed quantity per symbol.
+
+    ``positions`` is copied into a read-only mapping, so a snapshot never changes after
+    it was taken (the broker's book moves on, the snapshot does not).
     """
 
-    def __init__(
-        self,
-        portfolio: Portfolio,
-        commission: CommissionModel | None = None,
-        slippage: SlippageModel | None = None,
-        fill_timing: FillTiming | str = FillTiming.NEXT_OPEN,
-        bus: EventBus | None = None,
-        pre_trade_check: PreTradeCheck | None = None,
-    ) -> None:
-        self.portfolio = portfolio
-        self.pre_trade_check = pre_trade_check
-        self.commission = commission or NoCommission()
-        self.slippage = slippage or NoSlippage()
-        self.fill_timing = FillTiming.parse(fill_timing)
-        self.bus = bus
-        self.orders: list[Order] = []
-        self.fills: list[Fill] = []
-        self._open: list[Order] = []
-        self._session: dict[str, object] = {}  # order_id -> UTC date of first eligible bar
-        self._used: dict[tuple[str, object], float] = {}  # (symbol, bar ts) -> volume used
-        self._n_orders = 0
+    cash: float
+    equity: float
+    currency: str
+    positions: Mapping[str, float]
 
-    # -- order entry ------------------------------------------------------------------
-    def next_order_id(self) -> str:
-        self._n_orders += 1
-        return f"O-{self._n_orders}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "positions", MappingProxyType(dict(self.positions)))
+
+
+@runtime_checkable
+class Broker(Protocol):
+    """Order entry, the order book, the fill stream and the account, for any venue."""
+
+    def next_order_id(self) -> str: ...
 
     def submit(self, order: Order) -> Order:
-        if order.status is not OrderStatus.PENDING:
-            raise InvalidValueError(
-                f"only PENDING orders can be submitted; {order.order_id} is {order.status.name}"
-            )
-        self.orders.append(order)
-        self._open.append(order)
-        self._publish(order.events)
-        return order
+        """Take a PENDING order; it is working or pending until it ends."""
+        ...
 
     def place(
         self,
@@ -123,219 +97,45 @@ class SimulatedBroker:
         tag: str = "",
     ) -> Order:
         """Create and submit an order placed on signal bar ``ts``."""
-        return self.submit(
-            Order(
-                order_id=self.next_order_id(),
-                instrument=instrument,
-                side=Side.parse(side),
-                quantity=quantity,
-                ts=ts,
-                order_type=order_type,
-                time_in_force=time_in_force,
-                limit_price=limit_price,
-                stop_price=stop_price,
-                tag=tag,
-            )
-        )
+        ...
 
-    def cancel(self, order: Order, ts: pd.Timestamp, reason: str = "cancelled by request") -> None:
-        self._publish([order.cancel(ts, reason)])
-        self._prune()
+    def cancel(self, order: Order, ts: pd.Timestamp, reason: str = "cancelled by request") -> None: ...
+
+    def modify(
+        self,
+        order: Order,
+        ts: pd.Timestamp,
+        *,
+        quantity: float | None = None,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+    ) -> Order:
+        """Amend a working or pending order in place (same order id)."""
+        ...
 
     @property
     def open_orders(self) -> list[Order]:
-        return [o for o in self._open if not o.is_terminal]
+        """Orders working or pending, not terminal."""
+        ...
 
-    # -- matching ---------------------------------------------------------------------
-    def execute(self, instrument: Instrument, bar: Bar, at_close: bool = False) -> list[Fill]:
-        """Match this instrument's open orders against ``bar``; return the new fills.
+    @property
+    def has_open_orders(self) -> bool:
+        """Whether any order is open, in O(1): engines test it every bar."""
+        ...
 
-        ``at_close=True`` is the SIGNAL_CLOSE pass: only market orders placed on this very
-        bar fill, at its close. Calling ``execute`` again for the same bar is safe: the
-        volume cap is shared and orders that could not fill still cannot.
-        """
-        if bar.low > bar.high:
-            raise InvalidValueError(f"bar at {bar.ts} has low {bar.low} > high {bar.high}")
-        fills: list[Fill] = []
-        symbol = instrument.symbol
-        for order in list(self._open):
-            if order.is_terminal or order.instrument.symbol != symbol:
-                continue
-            if at_close:
-                if order.order_type is OrderType.MARKET and order.ts == bar.ts:
-                    self._match(order, bar, bar.close, fills)
-                continue
-            if not order.ts < bar.ts:
-                continue  # never on or before the signal bar
-            first = False
-            if order.time_in_force is not TimeInForce.GTC:  # sessions matter to DAY/IOC/FOK only
-                today = _date(bar.ts)
-                session = self._session.setdefault(order.order_id, today)
-                if order.time_in_force is TimeInForce.DAY and today != session:
-                    self._publish([order.expire(bar.ts, f"DAY order not filled in session {session}")])
-                    continue
-                first = today == session and order.status is OrderStatus.PENDING
-            price = self._trigger_price(order, bar)
-            if order.status is OrderStatus.PENDING:
-                ref = price if price is not None else _reference_price(order)
-                if not self._accept(order, bar, ref):
-                    continue
-            if price is not None:
-                self._match(order, bar, price, fills)
-            if first and order.is_working and order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
-                what = "IOC remainder" if order.filled_quantity > 0 else f"{order.time_in_force.name} order"
-                self._publish([order.cancel(bar.ts, f"{what} not filled on its first bar")])
-        self._prune()
-        return fills
+    @property
+    def orders(self) -> list[Order]:
+        """Every order ever submitted, in submission order."""
+        ...
 
-    def expire_all(self, ts: pd.Timestamp, reason: str = "backtest ended") -> None:
-        """End of data: DAY orders expire; GTC orders stay working (reported as such)."""
-        for order in self.open_orders:
-            if order.time_in_force is TimeInForce.DAY and order.is_working:
-                self._publish([order.expire(ts, reason)])
-        self._prune()
+    def fills_since(self, cursor: int = 0) -> list[Fill]:
+        """Fills number ``cursor``.. in booking order (fill ids unique per broker)."""
+        ...
 
-    # -- internals --------------------------------------------------------------------
-    def _accept(self, order: Order, bar: Bar, ref_price: float) -> bool:
-        qty = order.quantity
-        # checked at the price it would fill at: slippage applied, clamped into the bar
-        ref_price = fill_price(self.slippage, order.side, ref_price, qty, bar)
-        fee = self.commission.calculate(qty, ref_price, order.instrument)
-        if self.pre_trade_check is not None:
-            veto = self.pre_trade_check(order, self.portfolio, ref_price)
-            if veto:
-                self._publish([order.reject(bar.ts, f"pre-trade check: {veto}")])
-                return False
-        why = self.portfolio.check_fill(order.instrument, order.side.sign * qty, ref_price, fee)
-        if why:
-            self._publish([order.reject(bar.ts, why)])
-            return False
-        self._publish([order.accept(bar.ts)])
-        return True
+    def account(self) -> AccountState: ...
 
-    def _trigger_price(self, order: Order, bar: Bar) -> float | None:
-        """The price this bar would execute ``order`` at before slippage, or None."""
-        buy = order.side is Side.BUY
-        if order.order_type is OrderType.MARKET:
-            return bar.open
-        if not order.triggered:
-            stop = order.stop_price
-            assert stop is not None
-            if (bar.open >= stop) if buy else (bar.open <= stop):
-                if order.is_working:
-                    order.mark_triggered()
-                else:
-                    order.triggered = True  # accepted just below, on this same bar
-                if order.order_type is OrderType.STOP:
-                    return bar.open
-                return _limit_price(order.limit_price, bar, buy)  # type: ignore[arg-type]
-            if (bar.high >= stop) if buy else (bar.low <= stop):
-                order.triggered = True
-                if order.order_type is OrderType.STOP:
-                    return stop
-                limit = order.limit_price
-                assert limit is not None
-                return stop if ((stop <= limit) if buy else (stop >= limit)) else None
-            return None
-        if order.order_type is OrderType.STOP:
-            return bar.open  # a triggered stop works as a market order
-        return _limit_price(order.limit_price, bar, buy)  # type: ignore[arg-type]
+    def on_bar(self, instrument: Instrument, bar: Bar, at_close: bool = False) -> list[Fill]:
+        """A bar of ``instrument`` arrived; return the fills it caused."""
+        ...
 
-    def _match(self, order: Order, bar: Bar, price: float, fills: list[Fill]) -> None:
-        inst = order.instrument
-        if order.status is OrderStatus.PENDING and not self._accept(order, bar, price):
-            return  # SIGNAL_CLOSE pass: rejected
-        key = (inst.symbol, bar.ts)
-        cap = self.slippage.max_quantity(bar)
-        room = cap - self._used.get(key, 0.0) if math.isfinite(cap) else math.inf
-        qty = min(order.remaining_quantity, room)
-        if qty < order.remaining_quantity:
-            qty = inst.round_lots(max(qty, 0.0))
-        if order.time_in_force is TimeInForce.FOK and qty < order.remaining_quantity:
-            self._publish(
-                [order.cancel(bar.ts, f"FOK: only {qty:g} of {order.remaining_quantity:g} fillable")]
-            )
-            return
-        if qty <= 0:
-            return
-        px = fill_price(self.slippage, order.side, price, qty, bar, order.limit_price)
-        fee = self.commission.calculate(qty, px, inst)
-        why = self.portfolio.check_fill(inst, order.side.sign * qty, px, fee)
-        if why:
-            self._publish([order.cancel(bar.ts, why)])
-            return
-        fill_ts = bar.ts
-        fill = Fill(
-            fill_id=f"F-{len(self.fills) + 1}",
-            order_id=order.order_id,
-            instrument=inst,
-            side=order.side,
-            quantity=qty,
-            price=px,
-            fee=fee,
-            ts=fill_ts,
-        )
-        order_event = order.fill(fill)
-        events = self.portfolio.apply(fill)
-        self._used[key] = self._used.get(key, 0.0) + qty
-        self.fills.append(fill)
-        fills.append(fill)
-        self._publish([order_event, *events])
-
-    def _prune(self) -> None:
-        self._open = [o for o in self._open if not o.is_terminal]
-        if len(self._used) > 64:
-            self._used = dict(list(self._used.items())[-8:])
-
-    def _publish(self, events: Iterable[Event]) -> None:
-        if self.bus is not None:
-            for event in events:
-                self.bus.publish(event)
-
-    # -- frames -----------------------------------------------------------------------
-    def orders_frame(self) -> pd.DataFrame:
-        cols = [
-            "order_id", "symbol", "side", "type", "tif", "quantity", "limit_price",
-            "stop_price", "placed", "status", "filled_quantity", "avg_fill_price", "fees",
-            "updated", "reason", "tag",
-        ]  # fmt: skip
-        return pd.DataFrame([o.to_dict() for o in self.orders], columns=cols)
-
-    def fills_frame(self) -> pd.DataFrame:
-        cols = ["fill_id", "order_id", "symbol", "side", "quantity", "price", "fee", "ts"]
-        return pd.DataFrame(
-            [
-                {
-                    "fill_id": f.fill_id,
-                    "order_id": f.order_id,
-                    "symbol": f.instrument.symbol,
-                    "side": f.side.name,
-                    "quantity": f.quantity,
-                    "price": f.price,
-                    "fee": f.fee,
-                    "ts": f.ts,
-                }
-                for f in self.fills
-            ],
-            columns=cols,
-        )
-
-
-def _date(ts: object) -> object:
-    return pd.Timestamp(ts).date()
-
-
-def _limit_price(limit: float, bar: Bar, buy: bool) -> float | None:
-    if buy:
-        if bar.open <= limit:
-            return bar.open
-        return limit if bar.low <= limit else None
-    if bar.open >= limit:
-        return bar.open
-    return limit if bar.high >= limit else None
-
-
-def _reference_price(order: Order) -> float:
-    if order.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
-        return order.limit_price  # type: ignore[return-value]
-    return order.stop_price  # type: ignore[return-value]
+    def expire_all(self, ts: pd.Timestamp, reason: str = "backtest ended") -> None: ...

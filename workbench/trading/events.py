@@ -3,10 +3,13 @@
 Aggregates (orders, positions, the portfolio) change only by applying these events, and
 collect the events they emit; the broker publishes them on an :class:`EventBus` so that
 notebooks, loggers and (later) risk monitors can subscribe without the aggregates knowing.
+A subscriber that raises is isolated: the bus records the failure and goes on, so a buggy
+notebook handler can never change what the broker matches or skip the other subscribers.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +24,8 @@ __all__ = [
     "OrderPlaced",
     "OrderAccepted",
     "OrderRejected",
+    "OrderTriggered",
+    "OrderModified",
     "OrderFilled",
     "OrderPartiallyFilled",
     "OrderCancelled",
@@ -30,7 +35,10 @@ __all__ = [
     "PositionClosed",
     "TradeClosed",
     "EventBus",
+    "HandlerFailure",
 ]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -64,10 +72,28 @@ class OrderRejected(Event):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class OrderTriggered(Event):
+    """A stop or stop-limit order's stop price was touched: it now works as market/limit."""
+
+    order_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OrderModified(Event):
+    """A working or pending order was amended in place; the fields are its new terms."""
+
+    order_id: str
+    quantity: float
+    limit_price: float | None
+    stop_price: float | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class OrderFilled(Event):
     """The fill that completed the order (``filled_quantity == quantity``)."""
 
     order_id: str
+    symbol: str
     fill_id: str
     side: Side
     quantity: float
@@ -81,6 +107,7 @@ class OrderPartiallyFilled(Event):
     """A fill that left part of the order open."""
 
     order_id: str
+    symbol: str
     fill_id: str
     side: Side
     quantity: float
@@ -149,6 +176,19 @@ E = TypeVar("E", bound=Event)
 Handler = Callable[[Event], None]
 
 
+@dataclass(frozen=True, slots=True)
+class HandlerFailure:
+    """A subscriber raised while handling ``event``: which one (``handler``) and what."""
+
+    event: Event
+    handler: str
+    error: str
+
+
+def _handler_name(handler: object) -> str:
+    return getattr(handler, "__qualname__", None) or repr(handler)
+
+
 class EventBus:
     """In-process publish/subscribe. Handlers of a base class also receive its subclasses.
 
@@ -157,10 +197,14 @@ class EventBus:
     >>> bus.publish(OrderAccepted(ts=pd.Timestamp("2020-01-01", tz="UTC"), order_id="O-1"))
     >>> len(seen)
     1
+
+    A handler that raises does not stop the others: the failure is logged and kept in
+    ``failures`` (a :class:`HandlerFailure` per exception).
     """
 
     def __init__(self) -> None:
         self._handlers: dict[type[Event], list[Handler]] = defaultdict(list)
+        self.failures: list[HandlerFailure] = []
 
     def subscribe(self, event_type: type[E], handler: Callable[[E], None]) -> None:
         self._handlers[event_type].append(handler)  # type: ignore[arg-type]
@@ -169,9 +213,24 @@ class EventBus:
         self._handlers[event_type].remove(handler)  # type: ignore[arg-type]
 
     def publish(self, event: Event) -> None:
+        """Deliver ``event`` to every handler of its class and its bases, each isolated."""
         for cls in type(event).__mro__:
             for handler in self._handlers.get(cls, ()):  # type: ignore[call-overload]
-                handler(event)
+                try:  # free when nothing raises (Python >= 3.11)
+                    handler(event)
+                except Exception as exc:  # noqa: BLE001 - isolation is the point
+                    self._record(event, handler, exc)
+
+    def _record(self, event: Event, handler: Handler, exc: Exception) -> None:
+        """Keep and log a subscriber's exception instead of letting it unwind the broker."""
+        failure = HandlerFailure(
+            event=event, handler=_handler_name(handler), error=f"{type(exc).__name__}: {exc}"
+        )
+        self.failures.append(failure)
+        _log.warning(
+            "event handler %s failed on %s at %s: %s",
+            failure.handler, type(event).__name__, event.ts, failure.error,
+        )  # fmt: skip
 
     def publish_all(self, events: list[Event]) -> None:
         for event in events:

@@ -9,8 +9,16 @@ changes nothing)::
        ╰──cancel──▶ CANCELLED ◀──cancel── ACCEPTED / PARTIALLY_FILLED
                     EXPIRED   ◀──expire── ACCEPTED / PARTIALLY_FILLED
 
-Every transition is an event (:mod:`workbench.trading.events`); the order keeps the
-events it emitted in ``events`` and applies them to itself.
+Two commands change an order without changing its status: ``trigger`` (a working stop
+order's stop was touched) and ``modify`` (new quantity or prices, same order id; cutting
+a partly filled order down to its filled quantity completes it: PARTIALLY_FILLED →
+FILLED).
+
+Every change is an event (:mod:`workbench.trading.events`); the order keeps the events it
+emitted in ``events`` and applies them to itself. A fill id is applied at most once
+(:class:`~workbench.errors.DuplicateFillError`), so a redelivered fill cannot double it.
+
+Limit and stop prices are whole multiples of the instrument's tick size.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from workbench.errors import InvalidValueError, OrderStateError, OverfillError
+from workbench.errors import DuplicateFillError, InvalidValueError, OrderStateError, OverfillError
 from workbench.trading.enums import OrderStatus, OrderType, Side, TimeInForce
 from workbench.trading.events import (
     Event,
@@ -28,9 +36,11 @@ from workbench.trading.events import (
     OrderCancelled,
     OrderExpired,
     OrderFilled,
+    OrderModified,
     OrderPartiallyFilled,
     OrderPlaced,
     OrderRejected,
+    OrderTriggered,
 )
 from workbench.trading.values import Instrument
 
@@ -118,6 +128,10 @@ class Order:
         is explicitly set to fill at the signal bar's close).
     tag : str
         Free text, e.g. the strategy rule that produced the order.
+
+    ``updated`` is when the *status* last changed (a trigger or an amendment that leaves
+    the status alone does not move it), so order reports read the same as before triggers
+    and amendments were events.
     """
 
     order_id: str
@@ -138,33 +152,16 @@ class Order:
     reason: str = field(default="", init=False)
     updated: pd.Timestamp | None = field(default=None, init=False)
     events: list[Event] = field(default_factory=list, init=False, repr=False)
+    _fill_ids: set[str] = field(default_factory=set, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.side = Side.parse(self.side)
         self.order_type = OrderType.parse(self.order_type)
         self.time_in_force = TimeInForce.parse(self.time_in_force)
-        q = float(self.quantity)
-        if not (math.isfinite(q) and q > 0):
-            raise InvalidValueError(f"order quantity must be > 0, got {self.quantity!r}")
-        if not self.instrument.is_lot_multiple(q):
-            raise InvalidValueError(
-                f"order quantity must be a multiple of lot size {self.instrument.lot_size} "
-                f"for {self.instrument.symbol}, got {q!r}"
-            )
-        self.quantity = q
-        needs_limit = self.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
-        needs_stop = self.order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
-        for name, needed in (("limit_price", needs_limit), ("stop_price", needs_stop)):
-            value = getattr(self, name)
-            if needed:
-                if value is None or not (math.isfinite(value) and value > 0):
-                    raise InvalidValueError(
-                        f"{self.order_type.name} order needs {name} > 0, got {value!r}"
-                    )
-            elif value is not None:
-                raise InvalidValueError(
-                    f"{self.order_type.name} order takes no {name}, got {value!r}"
-                )
+        self.quantity = self._checked_quantity(self.quantity)
+        if self.order_type is not OrderType.MARKET or self.limit_price is not None or self.stop_price is not None:
+            self._check_price("limit_price", self.limit_price)
+            self._check_price("stop_price", self.stop_price)
         self.triggered = self.order_type not in (OrderType.STOP, OrderType.STOP_LIMIT)
         self._emit(
             OrderPlaced(
@@ -219,6 +216,11 @@ class Order:
             raise OrderStateError(
                 f"fill {fill.fill_id} is for order {fill.order_id}, not {self.order_id}"
             )
+        if fill.fill_id in self._fill_ids:
+            raise DuplicateFillError(
+                f"fill {fill.fill_id} was already applied to order {self.order_id}; "
+                f"a fill id is applied at most once"
+            )
         if fill.side is not self.side or fill.instrument != self.instrument:
             raise OrderStateError(
                 f"fill {fill.fill_id} ({fill.side.name} {fill.instrument.symbol}) does not match "
@@ -239,6 +241,7 @@ class Order:
         common = dict(
             ts=fill.ts,
             order_id=self.order_id,
+            symbol=self.instrument.symbol,
             fill_id=fill.fill_id,
             side=fill.side,
             quantity=fill.quantity,
@@ -252,15 +255,98 @@ class Order:
             OrderPartiallyFilled(**common, remaining_quantity=self.quantity - new_filled)
         )
 
-    def mark_triggered(self) -> None:
-        """A stop or stop-limit order's stop price was touched; it now works as market/limit."""
+    def trigger(self, ts: pd.Timestamp) -> OrderTriggered:
+        """The stop price was touched: from now on the order works as market or limit.
+
+        Only a working (accepted) stop or stop-limit order that has not triggered yet can
+        trigger; a pending one must be accepted first, so the check sees its stop terms.
+        """
         if not self.status.is_working:
             raise OrderStateError(
-                f"cannot trigger order {self.order_id}: status is {self.status.name}"
+                f"cannot trigger order {self.order_id}: status is {self.status.name} "
+                f"(triggers need ACCEPTED or PARTIALLY_FILLED)"
             )
-        self.triggered = True
+        if self.triggered:
+            raise OrderStateError(
+                f"cannot trigger order {self.order_id}: a {self.order_type.name} order "
+                f"that is already working as market/limit has no stop left to trigger"
+            )
+        return self._emit(OrderTriggered(ts=ts, order_id=self.order_id))
+
+    def modify(
+        self,
+        ts: pd.Timestamp,
+        quantity: float | None = None,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+    ) -> OrderModified:
+        """Amend a pending or working order in place (same order id); ``None`` keeps a term.
+
+        The new quantity must be a lot multiple and at least what has already filled; new
+        prices follow the rules of construction (only the prices the order type takes,
+        > 0, on the tick). A triggered stop has no stop price left to move.
+        """
+        if self.is_terminal:
+            raise OrderStateError(
+                f"cannot modify order {self.order_id}: status is {self.status.name} "
+                f"(amendments need PENDING, ACCEPTED or PARTIALLY_FILLED)"
+            )
+        if quantity is None and limit_price is None and stop_price is None:
+            raise InvalidValueError(
+                f"modify of order {self.order_id} needs a new quantity, limit_price or stop_price"
+            )
+        if stop_price is not None and self.triggered and self.stop_price is not None:
+            raise OrderStateError(
+                f"cannot modify stop_price of order {self.order_id}: its stop already triggered"
+            )
+        qty = self.quantity if quantity is None else self._checked_quantity(quantity)
+        if qty < self.filled_quantity - _QTY_TOL * max(1.0, qty):
+            raise InvalidValueError(
+                f"cannot modify order {self.order_id}: new quantity {qty:g} is below the "
+                f"{self.filled_quantity:g} already filled"
+            )
+        limit = self.limit_price if limit_price is None else self._check_price("limit_price", limit_price)
+        stop = self.stop_price if stop_price is None else self._check_price("stop_price", stop_price)
+        return self._emit(
+            OrderModified(
+                ts=ts, order_id=self.order_id, quantity=qty, limit_price=limit, stop_price=stop
+            )
+        )
 
     # -- internals --------------------------------------------------------------------
+    def _checked_quantity(self, quantity: float) -> float:
+        """A positive lot multiple, or an InvalidValueError naming the lot size."""
+        q = float(quantity)
+        if not (math.isfinite(q) and q > 0):
+            raise InvalidValueError(f"order quantity must be > 0, got {quantity!r}")
+        if not self.instrument.is_lot_multiple(q):
+            raise InvalidValueError(
+                f"order quantity must be a multiple of lot size {self.instrument.lot_size} "
+                f"for {self.instrument.symbol}, got {q!r}"
+            )
+        return q
+
+    def _check_price(self, name: str, value: float | None) -> float | None:
+        """``name`` is given exactly when the order type takes it, > 0 and on the tick."""
+        needed = (
+            self.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+            if name == "limit_price"
+            else self.order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
+        )
+        if not needed:
+            if value is not None:
+                raise InvalidValueError(f"{self.order_type.name} order takes no {name}, got {value!r}")
+            return None
+        if value is None or not (math.isfinite(value) and value > 0):
+            raise InvalidValueError(f"{self.order_type.name} order needs {name} > 0, got {value!r}")
+        inst = self.instrument
+        if not inst.is_tick_multiple(value):
+            raise InvalidValueError(
+                f"{name} must be a multiple of tick size {inst.tick_size:g} for {inst.symbol}, "
+                f"got {name}={value!r}"
+            )
+        return value
+
     def _guard(self, target: OrderStatus, verb: str) -> None:
         if target not in LEGAL_TRANSITIONS[self.status]:
             raise OrderStateError(
@@ -285,7 +371,14 @@ class Order:
             self.status, self.reason = OrderStatus.CANCELLED, event.reason
         elif isinstance(event, OrderExpired):
             self.status, self.reason = OrderStatus.EXPIRED, event.reason
+        elif isinstance(event, OrderTriggered):
+            self.triggered = True
+            return  # not a status change: ``updated`` stays
+        elif isinstance(event, OrderModified):
+            self._apply_modified(event)
+            return
         elif isinstance(event, OrderFilled | OrderPartiallyFilled):
+            self._fill_ids.add(event.fill_id)
             prev = self.filled_quantity
             cost = (0.0 if prev == 0 else self.avg_fill_price * prev) + event.price * event.quantity
             self.filled_quantity = event.filled_quantity
@@ -299,6 +392,13 @@ class Order:
         else:  # pragma: no cover - programming error
             raise TypeError(f"order cannot apply {type(event).__name__}")
         self.updated = event.ts
+
+    def _apply_modified(self, event: OrderModified) -> None:
+        """New terms; cut to what has filled, a partly filled order is complete."""
+        self.quantity = event.quantity
+        self.limit_price, self.stop_price = event.limit_price, event.stop_price
+        if self.status is OrderStatus.PARTIALLY_FILLED and self.remaining_quantity == 0:
+            self.status, self.updated = OrderStatus.FILLED, event.ts
 
     def to_dict(self) -> dict[str, object]:
         return {

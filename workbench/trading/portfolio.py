@@ -5,22 +5,21 @@ A single-currency cash/margin account. Booking a fill moves cash by
 ``equity = cash + Σ quantity × mark × multiplier``. A short sale credits its proceeds to
 cash and carries a negative market value, so equity is unchanged by the sale itself.
 
-Buying power (checked by the broker *before* a fill, see :meth:`Portfolio.check_fill`):
-after the fill, ``gross exposure × initial_margin`` must not exceed equity, and a cash
-account (``initial_margin = 1``) may not go below zero cash. Fills that only reduce
-exposure are always allowed.
+Buying power (checked by the broker *before* a fill, see :meth:`Portfolio.check_fill`) is
+the rule of the portfolio's ``account`` policy (:mod:`workbench.trading.accounts`): a
+:class:`~workbench.trading.accounts.CashAccount` by default. Fills that only reduce
+exposure are always allowed. Each fill id is booked at most once.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
 
-from workbench.errors import CurrencyMismatchError, InvalidValueError
+from workbench.errors import CurrencyMismatchError, DuplicateFillError, InvalidValueError
+from workbench.trading.accounts import AccountPolicy, CashAccount
 from workbench.trading.enums import CostBasisMethod
 from workbench.trading.events import Event, TradeClosed
 from workbench.trading.orders import Fill
@@ -72,8 +71,10 @@ class Portfolio:
         Base currency; fills in another currency raise :class:`CurrencyMismatchError`.
     cost_basis : CostBasisMethod
         How positions match reducing fills against lots (FIFO, LIFO, AVERAGE).
-    initial_margin : float
-        Fraction of gross exposure that equity must cover (1.0 = no leverage).
+    account : AccountPolicy, optional
+        The buying-power rule fills are checked against (``CashAccount()`` by default;
+        ``MarginAccount(...)`` for leverage, ``BuysFromCash()`` for rebalancing legs). A
+        plain attribute: an engine may swap it for the span of a rebalance.
     """
 
     def __init__(
@@ -81,35 +82,27 @@ class Portfolio:
         cash: float,
         currency: str = "USD",
         cost_basis: CostBasisMethod | str = CostBasisMethod.FIFO,
-        initial_margin: float = 1.0,
+        account: AccountPolicy | None = None,
     ) -> None:
         cash = float(cash)
         if not (math.isfinite(cash) and cash > 0):
             raise InvalidValueError(f"starting cash must be > 0, got {cash!r}")
-        if not (math.isfinite(initial_margin) and 0 < initial_margin <= 1):
-            raise InvalidValueError(f"initial_margin must be in (0, 1], got {initial_margin!r}")
+        if account is not None and not isinstance(account, AccountPolicy):
+            raise InvalidValueError(
+                f"account must be an account policy (CashAccount(), MarginAccount(...), "
+                f"BuysFromCash()), got account={account!r}"
+            )
         self.currency = Money(amount=0, currency=currency).currency
         self.starting_cash = cash
         self.cash = cash
         self.cost_basis = CostBasisMethod.parse(cost_basis)
-        self.initial_margin = float(initial_margin)
+        self.account: AccountPolicy = CashAccount() if account is None else account
         self.positions: dict[str, Position] = {}
         self.marks: dict[str, float] = {}
         self.transactions: list[Transaction] = []
         self.trades: list[TradeClosed] = []
         self.events: list[Event] = []
-        self._cash_only = False
-
-    @contextmanager
-    def rebalancing(self) -> Iterator[None]:
-        """Within one rebalance (several orders at one instant) check fills against cash
-        only: the margin rule holds for the rebalance's target, not for the order in which
-        its legs happen to execute (a new long may go before the cover that frees margin)."""
-        self._cash_only = True
-        try:
-            yield
-        finally:
-            self._cash_only = False
+        self._fill_ids: set[str] = set()
 
     # -- queries ----------------------------------------------------------------------
     def position(self, instrument: Instrument) -> Position:
@@ -159,55 +152,32 @@ class Portfolio:
     def fees(self) -> float:
         return float(sum(p.fees for p in self.positions.values()))
 
-    def check_fill(self, instrument: Instrument, signed_qty: float, price: float, fee: float) -> str:
-        """Why a prospective fill would break buying power, or ``""`` if it is allowed."""
-        pos = self.positions.get(instrument.symbol)
-        q0 = 0.0 if pos is None else pos.quantity
-        q1 = q0 + signed_qty
-        if abs(q1) <= abs(q0) + 1e-12 and q0 * q1 >= 0:
-            return ""  # only reduces exposure
-        m = instrument.multiplier
-        cash_after = self.cash - signed_qty * price * m - fee
-        if self._cash_only:
-            if signed_qty > 0 and cash_after < -1e-9:
-                return (
-                    f"insufficient cash: buying {signed_qty:g} {instrument.symbol} at {price:g} "
-                    f"needs {signed_qty * price * m + fee:,.2f} {self.currency} including fee "
-                    f"{fee:,.2f}, cash is {self.cash:,.2f} {self.currency}"
-                )
-            return ""
+    def exposure_excluding(self, symbol: str) -> tuple[float, float]:
+        """Gross exposure and market value of every position but ``symbol``'s: the part
+        of the book a fill in ``symbol`` leaves as it is (account policies need it)."""
         other_gross = sum(
-            abs(p.market_value(self._mark_of(p)))
-            for s, p in self.positions.items()
-            if s != instrument.symbol
+            abs(p.market_value(self._mark_of(p))) for s, p in self.positions.items() if s != symbol
         )
         other_value = sum(
-            p.market_value(self._mark_of(p))
-            for s, p in self.positions.items()
-            if s != instrument.symbol
+            p.market_value(self._mark_of(p)) for s, p in self.positions.items() if s != symbol
         )
-        gross_after = other_gross + abs(q1) * price * m
-        equity_after = cash_after + other_value + q1 * price * m
-        need = gross_after * self.initial_margin
-        if need > equity_after * (1 + 1e-12) + 1e-9:
-            return (
-                f"insufficient buying power: after this fill gross exposure "
-                f"{gross_after:,.2f} {self.currency} x initial margin {self.initial_margin:g} "
-                f"needs equity {need:,.2f} {self.currency}, equity would be "
-                f"{equity_after:,.2f} {self.currency} (order notional "
-                f"{abs(signed_qty) * price * m:,.2f} + fee {fee:,.2f}; cash {self.cash:,.2f})"
-            )
-        if self.initial_margin >= 1.0 and signed_qty > 0 and cash_after < -1e-9:
-            return (
-                f"insufficient cash: buying {signed_qty:g} {instrument.symbol} at {price:g} "
-                f"needs {signed_qty * price * m + fee:,.2f} {self.currency} including fee "
-                f"{fee:,.2f}, cash is {self.cash:,.2f} {self.currency}"
-            )
-        return ""
+        return other_gross, other_value
+
+    def check_fill(self, instrument: Instrument, signed_qty: float, price: float, fee: float) -> str:
+        """Why a prospective fill would break the account's rule, or ``""`` if it is allowed."""
+        return self.account.check_fill(self, instrument, signed_qty, price, fee)
 
     # -- the one command --------------------------------------------------------------
     def apply(self, fill: Fill) -> list[Event]:
-        """Book a fill: cash, position, transaction, closed trades. Returns its events."""
+        """Book a fill: cash, position, transaction, closed trades. Returns its events.
+
+        A fill id already booked is refused (:class:`DuplicateFillError`), state unchanged.
+        """
+        if fill.fill_id in self._fill_ids:
+            raise DuplicateFillError(
+                f"fill {fill.fill_id} (order {fill.order_id}) was already booked to this "
+                f"portfolio; a fill id is booked at most once"
+            )
         if fill.instrument.currency != self.currency:
             raise CurrencyMismatchError(
                 f"fill {fill.fill_id} is in {fill.instrument.currency}; this portfolio books "
@@ -216,6 +186,7 @@ class Portfolio:
         pos = self.position(fill.instrument)
         n_trades = len(pos.trades)
         events = pos.apply(fill)
+        self._fill_ids.add(fill.fill_id)
         flow = -fill.signed_quantity * fill.price * fill.instrument.multiplier - fill.fee
         self.cash += flow
         self.marks.setdefault(fill.instrument.symbol, fill.price)

@@ -85,7 +85,6 @@ class Instrument:
         object.__setattr__(self, "currency", _currency(self.currency))
         object.__setattr__(self, "symbol", f"{self.ticker}.{self.exchange}")
 
-
     @property
     def fractional(self) -> bool:
         """True when quantities below one unit are allowed (lot size < 1)."""
@@ -100,6 +99,12 @@ class Instrument:
         lots = quantity / self.lot_size
         # float sums of lot multiples drift by ~1e-16 relative: tolerate that, not more
         return abs(lots - round(lots)) <= max(1e-6, abs(lots) * 1e-12)
+
+    def is_tick_multiple(self, price: float) -> bool:
+        """True when ``price`` is a whole number of ticks, to float round-off (101.23 with
+        tick 0.01 is 10122.999... ticks in binary floating point)."""
+        ticks = price / self.tick_size
+        return abs(ticks - round(ticks)) * self.tick_size <= _EPS * max(abs(price), self.tick_size)
 
     def round_price(self, price: float) -> float:
         """Nearest multiple of the tick size."""

@@ -1,11 +1,9 @@
-"""Cross-checks a researcher runs before trusting a backtest.
+"""The look-ahead guard: does a decision at bar t depend on anything after t?
 
-- :func:`compare_engines` runs one spec on the event-driven and the vectorized engine and
-  reports every difference in fills, trades and equity.
-- :func:`check_lookahead` reruns the strategy on data cut, mirrored or replaced after
-  times t (inside its declared warm-up too) and checks that its decisions (and the
-  backtest's equity) up to t do not move, and that on stand-in futures its decisions do
-  not predict the real one.
+:func:`check_lookahead` reruns the strategy on data cut, mirrored or replaced after
+times t (inside its declared warm-up too) and checks that its decisions (and the
+backtest's equity) up to t do not move, and that on stand-in futures its decisions do
+not predict the real one.
 """
 
 from __future__ import annotations
@@ -16,119 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.api import _prepare, backtest, resolve_strategy
+from workbench.api import make_spec, prepare_prices, run
 from workbench.errors import DataError, LookAheadError, ParameterError
 from workbench.strategy.base import BarStrategy, Strategy, check_int, check_seed, panel_field
-from workbench.strategy.result import BacktestResult
+from workbench.strategy.spec import BacktestSpec
 
-__all__ = ["EngineComparison", "compare_engines", "check_lookahead"]
+__all__ = ["check_lookahead"]
 
-# Keys must be equal; values equal within the tolerance. Quantities are values so that a
-# fractional instrument (lot 1e-8) may differ by vectorbt's float floor of cash / price
-# (one satoshi in 5e10); for whole units any relative tolerance < 1e-6 is exact equality.
-KEYS = {"fills": ["ts", "symbol", "side"], "trades": ["symbol", "side", "entry_time", "exit_time"]}
-VALUES = {"fills": ["quantity", "price", "fee"], "trades": ["quantity", "entry_price", "exit_price", "pnl"]}
-
-
-def _costly(result: BacktestResult) -> bool:
-    return result.spec["commission"] != "NoCommission()" or result.spec["slippage"] != "NoSlippage()"
-
-
-def _diff_table(name: str, a: pd.DataFrame, b: pd.DataFrame, rtol: float) -> list[str]:
-    """Row-by-row differences of two fill or trade tables, as readable lines."""
-    keys, vals = KEYS[name], VALUES[name]
-    order = ["ts", "symbol"] if name == "fills" else ["symbol", "exit_time", "entry_time", "side"]
-    a = a.sort_values(order, kind="stable").reset_index(drop=True)
-    b = b.sort_values(order, kind="stable").reset_index(drop=True)
-    out = []
-    if len(a) != len(b):
-        out.append(f"{name}: {len(a)} on the event engine vs {len(b)} on the vectorized engine")
-    for i in range(min(len(a), len(b))):
-        ra, rb = a.iloc[i], b.iloc[i]
-        for k in keys:
-            if ra[k] != rb[k]:
-                out.append(f"{name}[{i}] {k}: event {ra[k]} vs vectorized {rb[k]}")
-        for k in vals:
-            x, y = float(ra[k]), float(rb[k])
-            if not np.isclose(x, y, rtol=rtol, atol=rtol * 1e-3):
-                out.append(f"{name}[{i}] {k}: event {x!r} vs vectorized {y!r}")
-        if len(out) >= 20:
-            out.append("... (first 20 differences shown)")
-            break
-    return out
-
-
-@dataclass
-class EngineComparison:
-    """Both results and every difference; ``ok`` when they agree within ``tolerance``."""
-
-    event: BacktestResult
-    vectorized: BacktestResult
-    tolerance: float
-    equity_max_rel_diff: float
-    differences: list[str] = field(default_factory=list)
-    compared: tuple[str, ...] = ("fills", "trades", "equity")
-
-    @property
-    def ok(self) -> bool:
-        return not self.differences
-
-    def report(self) -> str:
-        e, v = self.event, self.vectorized
-        head = (
-            f"{e.spec['strategy']} {e.spec['params']} on {e.spec['symbol']}: "
-            f"{len(e.fills)} fills / {len(e.trades)} trades (event) vs {len(v.fills)} / "
-            f"{len(v.trades)} (vectorized); equity max relative difference "
-            f"{self.equity_max_rel_diff:.2e} (tolerance {self.tolerance:g})"
-        )
-        return head + ("\nAGREE" if self.ok else "\nDIFFER:\n  " + "\n  ".join(self.differences))
-
-    def __repr__(self) -> str:
-        return f"<EngineComparison {'AGREE' if self.ok else 'DIFFER'}: {self.report().splitlines()[0]}>"
-
-    def raise_if_different(self) -> None:
-        if not self.ok:
-            raise AssertionError(self.report())
-
-
-def compare_engines(
-    strategy: str | type[Strategy] | Strategy,
-    prices: pd.DataFrame | str | list[str],
-    params: dict[str, Any] | None = None,
-    *,
-    tolerance: float | None = None,
-    **kwargs: Any,
-) -> EngineComparison:
-    """Run the same spec on both engines and list every difference.
-
-    Fills must match on timestamp, symbol and side exactly and on quantity, price and fee
-    within ``tolerance`` (exact for whole units); so must the closed trades (timestamps, side, quantity, prices,
-    P&L), and the equity curves bar by bar in relative terms. The default tolerance is
-    1e-9 without costs and 1e-6 with commission or slippage.
-
-    The engines agree while the account is solvent. Once equity is at or below zero
-    (a short through a rally can do that) they part: vectorbt covers only what cash pays
-    for, the simulated broker always lets an exit through (into negative cash).
-
-    >>> import workbench as wb
-    >>> wb.compare_engines("sma_crossover", "GOOG", commission=0.001).ok
-    True
-    """
-    ev = backtest(strategy, prices, params, engine="event", **kwargs)
-    vz = backtest(strategy, prices, params, engine="vectorized", **kwargs)
-    tol = tolerance if tolerance is not None else (1e-6 if _costly(ev) else 1e-9)
-    diffs = _diff_table("fills", ev.fills, vz.fills, tol)
-    diffs += _diff_table("trades", ev.trades, vz.trades, tol)
-    a, b = ev.equity.to_numpy(), vz.equity.to_numpy()
-    rel = np.abs(a - b) / np.maximum(np.abs(a), 1e-300)
-    worst = float(rel.max()) if len(rel) else 0.0
-    if worst > tol:
-        i = int(np.argmax(rel))
-        diffs.append(f"equity at {ev.equity.index[i]}: event {a[i]!r} vs vectorized {b[i]!r} (rel {rel[i]:.2e})")
-    return EngineComparison(ev, vz, tol, worst, diffs)
-
-
-# -- the look-ahead guard ---------------------------------------------------------------
 MIRROR_BARS = 5  # bars reflected after a mirror cut: a peek this far ahead sees the opposite move
 BLIND_Z = 6.0  # blind score above which the decisions are taken to know the real future
 BLIND_MIN = 50  # fewest decisions after the blind split the score is computed on
@@ -167,13 +59,13 @@ class _Recorded(BarStrategy):
         return self.inner.init(prices)
 
     def on_bar(self, ctx: Any) -> None:
-        broker = ctx._broker
-        placed, working = len(broker.orders), len(broker._open)
+        placed, working = len(ctx.orders), len(ctx.open_orders)
         self.inner.on_bar(ctx)
         new = [(o.side.name, o.order_type.name, o.time_in_force.name, o.quantity, o.limit_price,
-                o.stop_price, o.tag) for o in broker.orders[placed:]]  # fmt: skip
-        if ctx._pending is not None or new or len(broker._open) != working:
-            self.log.append((ctx.i, ctx._pending, ctx._protect if ctx._pending else None, new, len(broker._open)))
+                o.stop_price, o.tag) for o in ctx.orders[placed:]]  # fmt: skip
+        pending, now = ctx.pending, len(ctx.open_orders)
+        if pending is not None or new or now != working:
+            self.log.append((ctx.i, pending, new, now))
 
 
 @dataclass
@@ -193,14 +85,15 @@ def _decisions(strat: Strategy, prices: pd.DataFrame) -> pd.DataFrame:
     return strat.target(prices).reindex(prices.index).to_frame()
 
 
-def _run(strat: Strategy, frame: pd.DataFrame, kwargs: dict[str, Any], backtested: bool) -> _Run:
+def _run(spec: BacktestSpec, frame: pd.DataFrame, backtested: bool) -> _Run:
     """Decide on ``frame``; backtest it when asked (always for a bar strategy: its only output)."""
+    strat = spec.strategy
     if strat.kind != "bar":
         dec = _decisions(strat, frame)
-        eq = backtest(strat, frame, **kwargs).equity.to_numpy() if backtested else None
+        eq = run(spec, frame).equity.to_numpy() if backtested else None
         return _Run(decisions=dec, equity=eq)
     rec = _Recorded(inner=strat)  # type: ignore[arg-type]
-    res = backtest(rec, frame, **kwargs)
+    res = run(spec.replace(strategy=rec), frame)
     pos = res.positions.to_numpy().reshape(len(frame), -1)
     return _Run(log=rec.log, positions=pos, equity=res.equity.to_numpy())
 
@@ -399,20 +292,21 @@ def _undecided(strat: Strategy, active: np.ndarray, t: int, how: str, exc: Excep
         ) from exc
 
 
-def _check_blind(strat: Strategy, full: _Run, prices: pd.DataFrame, t: int, kwargs: dict[str, Any],
+def _check_blind(spec: BacktestSpec, full: _Run, prices: pd.DataFrame, t: int,
                  rng: np.random.Generator) -> int:  # fmt: skip
     """The two stand-in futures after ``t``. Decisions up to t must not move, and those
     after t must not predict the real next moves beyond what an honest strategy could:
     nothing on the bootstrap (independent of the real future), no more than its own real
     decisions LATE_BARS earlier on the late replay (what an honest strategy holds there)."""
+    strat = spec.strategy
     real, _ = _held(strat, full, prices)
     expected = {"blind": np.zeros_like(real), "late": np.vstack([real[:LATE_BARS], real[:-LATE_BARS]])}
     for how, frame in (("blind", _bootstrap(prices, t, rng)), ("late", _late(prices, t))):
-        run = _run(strat, frame, kwargs, False)
-        found = _first_change(full, run, t, cut=False)
+        got = _run(spec, frame, False)
+        found = _first_change(full, got, t, cut=False)
         if found is not None:
             _fail(strat, found, t, how, prices.index)
-        held, moves = _held(strat, run, prices)
+        held, moves = _held(strat, got, prices)
         z = _blind_score((held - expected[how])[t + 1 :], moves[t + 1 :], rng)
         if z is not None and z > BLIND_Z:
             raise LookAheadError(
@@ -426,7 +320,7 @@ def _check_blind(strat: Strategy, full: _Run, prices: pd.DataFrame, t: int, kwar
 
 
 def check_lookahead(
-    strategy: str | type[Strategy] | Strategy,
+    strategy: str | type[Strategy] | Strategy | BacktestSpec,
     prices: pd.DataFrame | str | list[str],
     params: dict[str, Any] | None = None,
     *,
@@ -434,7 +328,7 @@ def check_lookahead(
     sample: int = 64,
     seed: int = 0,
     backtests: bool = True,
-    **kwargs: Any,
+    **execution: Any,
 ) -> int:
     """Raise :class:`LookAheadError` if a decision at bar t depends on anything after t.
 
@@ -508,14 +402,15 @@ def check_lookahead(
 
     Returns the number of changed-data runs compared.
     """
-    strat = resolve_strategy(strategy, params)
-    prices, _ = _prepare(strat, prices)
+    spec = make_spec(strategy, params, **execution)
+    strat = spec.strategy
+    prices, _ = prepare_prices(strat, prices)
     n = len(prices)
     if n < 4:
         raise ParameterError(f"need at least 4 bars to check look-ahead, got {n}")
     cuts, sample, seed = check_int("cuts", cuts, 1), check_int("sample", sample, 0), check_seed("seed", seed)
     rng = np.random.default_rng(seed)
-    full = _run(strat, prices, kwargs, backtests)
+    full = _run(spec, prices, backtests)
     first = min(max(strat.warmup, 1), n - 2)
     changes, active = _change_bars(strat, full), _active(full)
     warm = min(strat.warmup, n - 1)
@@ -529,16 +424,16 @@ def check_lookahead(
         frame = prices.iloc[: t + 1] if how == "cut" else _mirror(prices, t)
         backtested = backtests and how == "cut" and t in spread
         try:
-            run = _run(strat, frame, kwargs, backtested)
+            got = _run(spec, frame, backtested)
         except Exception as exc:  # inside the warm-up: too few bars to decide yet
             flat = not (len(active) and active[0] <= t)  # the full run has decided nothing yet either
             if t >= warm or not (flat or isinstance(exc, DataError | ParameterError)):
                 raise
             _undecided(strat, active, t, how, exc, prices.index)
             continue
-        found = _first_change(full, run, t, cut=how == "cut")
+        found = _first_change(full, got, t, cut=how == "cut")
         if found is not None:
             _fail(strat, found, t, how, prices.index)
     # the stand-in futures start where the decisions start, inside the warm-up if need be
     split = max(int(active[0]) - 1, 0) if len(active) and active[0] < warm else first
-    return len(plan) + _check_blind(strat, full, prices, split, kwargs, rng)
+    return len(plan) + _check_blind(spec, full, prices, split, rng)

@@ -44,13 +44,12 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from workbench.api import _cash, _prepare, _symbol_instrument, backtest, resolve_strategy
+from workbench.api import bind, engine_for, make_spec, prepare_prices, resolve_strategy, run
 from workbench.errors import ParameterError, SweepTooLargeError
 from workbench.strategy.base import Strategy
+from workbench.strategy.engine import NO_HOOKS, check_supported
 from workbench.strategy.metrics import periods_per_year
-from workbench.trading.costs import commission_from, slippage_from
-from workbench.trading.enums import FillTiming
-from workbench.trading.sizing import sizer_from
+from workbench.strategy.spec import BacktestSpec
 
 __all__ = [
     "grid_search", "GRID_METRICS", "count_combinations", "combo_bytes", "chunk_size",
@@ -239,41 +238,34 @@ def _metrics(equity: np.ndarray, index: pd.DatetimeIndex, cash: float, ppy: floa
 Runner = Callable[[list[Strategy]], dict[str, np.ndarray]]
 
 
-def _costs(cash: Any, commission: Any, slippage: Any, size: object, fill_timing: Any) -> dict[str, Any]:
-    """Cash, costs, sizing and timing, validated once before any data is loaded (a bad value
-    is a ParameterError naming it, as in ``backtest``), then passed to every combination."""
-    return {"cash": _cash(cash), "commission": commission_from(commission), "slippage": slippage_from(slippage),
-            "size": sizer_from(size), "fill_timing": FillTiming.parse(fill_timing)}  # fmt: skip
-
-
-def _vector_runner(prices: pd.DataFrame, symbol: str, *, cash: float, size: Any, **kw: Any) -> Runner:
+def _vector_runner(prices: pd.DataFrame, spec: BacktestSpec) -> Runner:
     """One vectorbt call per chunk: its targets are filled column by column into one
     matrix (no list of Series beside it) and reduced to metrics before the next chunk."""
     from workbench.engines import vectorized  # looked up per call: tests wrap run_signal_grid
 
     vectorized.vbt_version()  # import vectorbt (seconds, once) before the sweep freezes the heap
-    sim = {"instrument": _symbol_instrument(symbol), "cash": cash, "sizer": size, **kw}
     ppy = periods_per_year(prices.index)
+    instrument = spec.instruments[0]
 
-    def run(strategies: list[Strategy]) -> dict[str, np.ndarray]:
+    def run_chunk(strategies: list[Strategy]) -> dict[str, np.ndarray]:
         targets = np.empty((len(prices), len(strategies)))
         for j, s in enumerate(strategies):
             targets[:, j] = s.target(prices).to_numpy(dtype="float64")
-        equity, n_trades = vectorized.run_signal_grid(prices, targets, **sim)
+        equity, n_trades = vectorized.run_signal_grid(prices, targets, instrument, spec)
         del targets
-        return {**_metrics(equity, prices.index, cash, ppy), "n_trades": np.asarray(n_trades)}
+        return {**_metrics(equity, prices.index, spec.cash, ppy), "n_trades": np.asarray(n_trades)}
 
-    return run
+    return run_chunk
 
 
-def _event_runner(prices: pd.DataFrame, **kw: Any) -> Runner:
+def _event_runner(prices: pd.DataFrame, spec: BacktestSpec) -> Runner:
     """One event-driven backtest per combination; only its metric values are kept."""
 
-    def run(strategies: list[Strategy]) -> dict[str, np.ndarray]:
-        rows = [[backtest(s, prices, **kw).stats[k] for k in GRID_METRICS] for s in strategies]
+    def run_chunk(strategies: list[Strategy]) -> dict[str, np.ndarray]:
+        rows = [[run(spec.replace(strategy=s), prices).stats[k] for k in GRID_METRICS] for s in strategies]
         return {k: np.array([r[i] for r in rows]) for i, k in enumerate(GRID_METRICS)}
 
-    return run
+    return run_chunk
 
 
 def _table(grid: dict[str, Any], positions: np.ndarray, stats: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -306,13 +298,13 @@ def _frozen_heap() -> Iterator[None]:
             gc.unfreeze()
 
 
-def _sweep(combos: _Combos, run: Runner, size: int, total: int, show: bool, desc: str) -> tuple[np.ndarray, dict, int]:
+def _sweep(combos: _Combos, runner: Runner, size: int, total: int, show: bool, desc: str) -> tuple[np.ndarray, dict, int]:
     """Run the chunks, keeping only their stats rows and freeing each chunk before the
     next; a progress bar over combinations, advanced once per chunk."""
     positions, parts, calls = [], [], 0
     with _frozen_heap(), tqdm(total=total, desc=desc, unit="combo", disable=not show) as bar:
         for chunk in combos.chunks(size):
-            parts.append(run([s for _, s in chunk]))
+            parts.append(runner([s for _, s in chunk]))
             positions.append(np.fromiter((p for p, _ in chunk), dtype=np.int64, count=len(chunk)))
             calls += 1
             del chunk
@@ -327,18 +319,17 @@ def grid_search(
     prices: pd.DataFrame | str,
     grid: dict[str, list[Any]],
     *,
-    engine: str = "vectorized",
     sort_by: str = "sharpe",
-    cash: float = 10_000.0,
-    commission: Any = 0.0,
-    slippage: Any = None,
-    size: object = "all",
-    fill_timing: FillTiming | str = FillTiming.NEXT_OPEN,
     progress: bool | None = None,
     memory_limit_mb: float | None = DEFAULT_MEMORY_LIMIT_MB,
     max_combinations: int | None = None,
+    **execution: Any,
 ) -> pd.DataFrame:
     """Backtest every combination of ``grid`` and rank them by ``sort_by`` (descending).
+
+    ``execution`` holds the spec's fields as for ``wb.backtest`` (cash, commission,
+    slippage, size, fill_timing...); ``engine`` defaults to ``"vectorized"`` here. Every
+    combination runs the same spec with its own parameters.
 
     ``grid`` maps parameter names to lists (tuples, ranges, 1-D arrays) of values.
     ``memory_limit_mb`` caps the vectorized sweep's working memory (MiB; ``None``: the
@@ -354,23 +345,25 @@ def grid_search(
     """
     total = _check_size(grid, max_combinations)
     _check_cap(memory_limit_mb)
-    costs = _costs(cash, commission, slippage, size, fill_timing)
-    if engine not in ("vectorized", "event"):
-        raise ParameterError(f"engine must be 'vectorized' or 'event', got {engine!r}")
+    execution.setdefault("engine", "vectorized")
     if sort_by not in GRID_METRICS:
         raise ParameterError(f"sort_by must be one of {GRID_METRICS}, got {sort_by!r}")
     combos = _Combos(strategy, grid)
+    spec = make_spec(combos.first, **execution)
     if combos.first.kind != "signal":
         raise ParameterError("grid_search runs signal strategies (one instrument, target +1/0/-1)")
-    prices, symbols = _prepare(combos.first, prices)
+    prices, symbols = prepare_prices(combos.first, prices)
+    spec = bind(spec, prices, symbols)
+    engine = spec.engine
+    check_supported(engine_for(engine), spec, NO_HOOKS)
     vector = engine == "vectorized"
     if vector:
-        run, chunk = _vector_runner(prices, symbols[0], **costs), chunk_size(len(prices), memory_limit_mb)
+        runner, chunk = _vector_runner(prices, spec), chunk_size(len(prices), memory_limit_mb)
     else:
-        run, chunk = _event_runner(prices, **costs), EVENT_BATCH
+        runner, chunk = _event_runner(prices, spec), EVENT_BATCH
     desc = f"grid (vectorbt, {min(chunk, total):,} per call)" if vector else "grid (event engine)"
     show = total > (chunk if vector else 20) if progress is None else progress
-    positions, stats, calls = _sweep(combos, run, chunk, total, show, desc)
+    positions, stats, calls = _sweep(combos, runner, chunk, total, show, desc)
     out = _table(grid, positions, stats)
     out = out.sort_values(sort_by, ascending=False, kind="stable", na_position="last").reset_index(drop=True)
     out.attrs = {"strategy": combos.first.name, "symbol": symbols[0], "engine": engine,

@@ -1,0 +1,71 @@
+"""The ExperimentStore port: where backtest runs are kept and found again.
+
+The domain owns the interface; the embedded SQLite store (research issue) and this
+module's :class:`MemoryStore` implement it. A run is saved under its ``run_id`` (the
+spec, the engine and the library versions), so saving the same run twice is a no-op,
+and found again by that id or by its spec id (the latest run of that spec).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Protocol, runtime_checkable
+
+from workbench.errors import ParameterError
+from workbench.strategy.result import BacktestResult
+
+__all__ = ["ExperimentStore", "MemoryStore", "RunNotFoundError"]
+
+
+class RunNotFoundError(ParameterError, LookupError):
+    """No stored run has this run id or spec id."""
+
+
+@runtime_checkable
+class ExperimentStore(Protocol):
+    def save(self, result: BacktestResult) -> str:
+        """Keep ``result``; return its run id (idempotent)."""
+        ...
+
+    def load(self, key: str) -> BacktestResult:
+        """The run with run id ``key``, or the latest run of spec id ``key``."""
+        ...
+
+    def runs(self, spec_id: str | None = None) -> list[str]:
+        """Run ids, oldest first (only those of ``spec_id`` when given)."""
+        ...
+
+
+class MemoryStore:
+    """An in-process store (tests, notebooks): results are copied in and out, so a caller
+    mutating a loaded frame cannot change what is stored.
+
+    >>> import workbench as wb
+    >>> store = MemoryStore()
+    >>> r = wb.backtest("sma_crossover", "GOOG", store=store)
+    >>> store.runs() == [r.run_id] and store.load(r.id).stats.equals(r.stats)
+    True
+    """
+
+    def __init__(self) -> None:
+        self._runs: dict[str, BacktestResult] = {}
+
+    def save(self, result: BacktestResult) -> str:
+        run_id = result.run_id
+        if run_id not in self._runs:
+            kept = copy.copy(result)
+            kept.native = None  # engine objects are not part of a stored run
+            self._runs[run_id] = copy.deepcopy(kept)
+        return run_id
+
+    def load(self, key: str) -> BacktestResult:
+        found = self._runs.get(key)
+        if found is None:
+            latest = [r for r in self._runs.values() if r.id == key]
+            if not latest:
+                raise RunNotFoundError(f"no stored run has run id or spec id {key!r} ({len(self._runs)} runs stored)")
+            found = latest[-1]
+        return copy.deepcopy(found)
+
+    def runs(self, spec_id: str | None = None) -> list[str]:
+        return [k for k, r in self._runs.items() if spec_id is None or r.id == spec_id]
