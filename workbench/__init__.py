@@ -27,7 +27,9 @@ from workbench.errors import (
     DataReadError,
     DataValidationError,
     DomainError,
+    DuplicateFillError,
     InsufficientHistoryError,
+    InvalidValueError,
     LookAheadError,
     NoDataError,
     NotebookRunError,
@@ -59,7 +61,12 @@ from workbench.strategy.spec import BacktestSpec, DataId
 from workbench.strategy.store import ExperimentStore, MemoryStore, RunNotFoundError
 from workbench.strategy.signals import Action, Signal
 from workbench.trading import (
+    AccountState,
     AllEquity,
+    Broker,
+    CashAccount,
+    MarginAccount,
+    SimulatedBroker,
     CostBasisMethod,
     EventBus,
     FillTiming,
@@ -92,7 +99,8 @@ __all__ = [
     "CacheAccessError", "CacheCorruptError", "DataReadError", "NotebookRunError", "ReportPathError",
     "SweepTooLargeError",
     "BacktestSpec", "DataId", "make_spec", "Engine", "Hooks", "Run", "ExperimentStore", "MemoryStore",
-    "RunNotFoundError",
+    "RunNotFoundError", "AccountState", "Broker", "CashAccount", "MarginAccount", "SimulatedBroker",
+    "DuplicateFillError", "InvalidValueError",
 ]  # fmt: skip
 
 # Notebook-facing modules, loaded on first use (PEP 562) so `import workbench` stays fast:

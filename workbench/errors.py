@@ -50,10 +50,6 @@ class DomainError(WorkbenchError):
     """A rule of the trading/strategy/risk domain was broken."""
 
 
-class InvalidValueError(DomainError, ValueError):
-    """A value object or parameter was constructed with an invalid value."""
-
-
 class CurrencyMismatchError(DomainError, ValueError):
     """Arithmetic or booking across two currencies without an explicit conversion."""
 
@@ -135,6 +131,15 @@ class InsufficientHistoryError(DataError):
 
 class ParameterError(WorkbenchError, ValueError):
     """A strategy, backtest or notebook parameter is invalid."""
+
+
+class InvalidValueError(DomainError, ParameterError):
+    """A value object or parameter was constructed with an invalid value.
+
+    A :class:`ParameterError` too: a bad value is one kind of error whether the API or a
+    domain object (an Order, an Instrument, an account policy) found it, so
+    ``except ParameterError`` catches both.
+    """
 
 
 class ReportPathError(ParameterError):

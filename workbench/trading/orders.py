@@ -159,7 +159,8 @@ class Order:
         self.order_type = OrderType.parse(self.order_type)
         self.time_in_force = TimeInForce.parse(self.time_in_force)
         self.quantity = self._checked_quantity(self.quantity)
-        if self.order_type is not OrderType.MARKET or self.limit_price is not None or self.stop_price is not None:
+        plain_market = self.order_type is OrderType.MARKET and self.limit_price is None
+        if not (plain_market and self.stop_price is None):  # the common case skips the checks
             self._check_price("limit_price", self.limit_price)
             self._check_price("stop_price", self.stop_price)
         self.triggered = self.order_type not in (OrderType.STOP, OrderType.STOP_LIMIT)
