@@ -4,12 +4,13 @@ Each bar t, in this order:
 
 1. at t's open: working orders are matched (stops, limits, brackets, the rest of a
    volume-capped order), then a target set at t-1's close is executed exactly as the
-   signal engine does (:func:`workbench.engines.event._rebalance`: one market order,
+   signal engine does (:func:`workbench.engines.rebalance.rebalance_to_target`: one market order,
    sized at this open, reversals in one order);
 2. protective orders are kept in line with the position: when a position opens, its
    stop-loss (STOP), take-profit (LIMIT) and trailing stop (STOP, raised as the best
    price since entry improves, never lowered) are placed GTC, working from the next bar;
-   when the position closes, the survivors are cancelled (one-cancels-other);
+   when the position closes, the survivors are cancelled (one-cancels-other). Their
+   prices are rounded to the instrument's tick (orders off the tick grid are refused);
 3. at t's close: ``on_bar(ctx)`` decides. Nothing it does can fill before t+1.
 
 Bars where no order is working and no target is pending cost one Python call: that is

@@ -56,10 +56,13 @@ def engine_only(spec: BacktestSpec, hooks: Hooks) -> bool:
 
 
 def finish(broker: Broker, portfolio: Portfolio, equity: pd.Series, positions: pd.Series | pd.DataFrame) -> Run:
-    """The one run type from a broker's orders and fills and the portfolio's trades."""
-    return Run(equity=equity, positions=positions, orders=orders_frame(broker.orders),
-               fills=fills_frame(broker.fills_since(0)), trades=portfolio.trades_frame(),
-               native=broker)  # fmt: skip
+    """The one run type: the curves now, the broker's orders and fills and the portfolio's
+    trades tabulated on first access."""
+
+    def tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        return orders_frame(broker.orders), fills_frame(broker.fills_since(0)), portfolio.trades_frame()
+
+    return Run(equity=equity, positions=positions, tables=tables, native=broker)
 
 
 class EventEngine:

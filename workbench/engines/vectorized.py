@@ -268,8 +268,8 @@ class VectorizedEngine:
             vr = run_weights(prices, strategy.weights(prices), spec)  # type: ignore[attr-defined]
         else:
             vr = run_signals(prices, strategy.target(prices), spec.instruments[0], spec)
-        return Run(equity=vr.equity, positions=vr.positions, orders=vr.orders, fills=vr.fills,
-                   trades=vr.trades, native=vr.portfolio)  # fmt: skip
+        return Run(equity=vr.equity, positions=vr.positions, native=vr.portfolio,
+                   tables=lambda: (vr.orders, vr.fills, vr.trades))  # fmt: skip
 
 
 def run_signals(prices: pd.DataFrame, target: pd.Series, instrument: Instrument, spec: BacktestSpec) -> VectorRun:

@@ -10,6 +10,7 @@ engine, checks the refusal, and turns the :class:`Run` into a ``BacktestResult``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -39,7 +40,9 @@ class Hooks:
 NO_HOOKS = Hooks()
 
 
-@dataclass(frozen=True, kw_only=True)
+Tables = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
+
+
 class Run:
     """What every engine returns: curves at each bar's close and the three tables.
 
@@ -47,14 +50,48 @@ class Run:
     close (a Series for one instrument, a DataFrame for a panel); ``orders``, ``fills``
     and ``trades`` have the same columns whichever engine ran; ``native`` is the engine's
     own object (the broker, or vectorbt's Portfolio) for anything beyond this.
+
+    The tables are given directly, or as ``tables``: a function building all three, called
+    on first access (as vectorbt's ``records_readable`` is), so a caller that needs only
+    the curves (a sweep, a benchmark of the engine loop) does not pay for them.
     """
 
-    equity: pd.Series
-    positions: pd.Series | pd.DataFrame
-    orders: pd.DataFrame
-    fills: pd.DataFrame
-    trades: pd.DataFrame
-    native: Any = None
+    __slots__ = ("equity", "positions", "native", "_tables", "_built")
+
+    def __init__(
+        self,
+        *,
+        equity: pd.Series,
+        positions: pd.Series | pd.DataFrame,
+        orders: pd.DataFrame | None = None,
+        fills: pd.DataFrame | None = None,
+        trades: pd.DataFrame | None = None,
+        tables: Callable[[], Tables] | None = None,
+        native: Any = None,
+    ) -> None:
+        given = (orders, fills, trades)
+        if (tables is None) == any(t is None for t in given):
+            raise TypeError("a Run needs either orders, fills and trades, or tables (not both)")
+        self.equity, self.positions, self.native = equity, positions, native
+        self._tables = tables
+        self._built: Tables | None = None if tables is not None else given  # type: ignore[assignment]
+
+    def _get(self) -> Tables:
+        if self._built is None:
+            self._built = self._tables()  # type: ignore[misc]
+        return self._built
+
+    @property
+    def orders(self) -> pd.DataFrame:
+        return self._get()[0]
+
+    @property
+    def fills(self) -> pd.DataFrame:
+        return self._get()[1]
+
+    @property
+    def trades(self) -> pd.DataFrame:
+        return self._get()[2]
 
 
 @runtime_checkable
