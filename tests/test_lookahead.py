@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 import workbench as wb
-from workbench.research import lookahead as checks
 from workbench.adapters import indicators as ta
 from workbench.market import validate_ohlcv
+from workbench.research import lookahead as checks
 from workbench.strategy.base import panel_field
 
 GOOG = wb.load_prices("GOOG")  # what a closure captures: the same bars the guard is given

@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 
 import workbench as wb
-from workbench.research import optimize
 from workbench.engines import vectorized
 from workbench.errors import SweepTooLargeError
+from workbench.research import optimize
 
 GRID = {"fast": [3, 5, 8, 13, 21], "slow": [10, 20, 35, 50], "allow_short": [False, True]}
 

@@ -57,16 +57,14 @@ from workbench.strategies import (
 from workbench.strategy.base import BarStrategy, PortfolioStrategy, Strategy, StrategyStatus
 from workbench.strategy.engine import Engine, Hooks, Run
 from workbench.strategy.result import BacktestResult
+from workbench.strategy.signals import Action, Signal
 from workbench.strategy.spec import BacktestSpec, DataId
 from workbench.strategy.store import ExperimentStore, MemoryStore, RunNotFoundError
-from workbench.strategy.signals import Action, Signal
 from workbench.trading import (
     AccountState,
     AllEquity,
     Broker,
     CashAccount,
-    MarginAccount,
-    SimulatedBroker,
     CostBasisMethod,
     EventBus,
     FillTiming,
@@ -74,9 +72,11 @@ from workbench.trading import (
     FixedQuantity,
     HalfSpread,
     Instrument,
+    MarginAccount,
     PercentOfEquity,
     PercentOfNotional,
     PerShare,
+    SimulatedBroker,
     VolumeShare,
 )
 

@@ -1,4 +1,5 @@
-"""Validated notebook parameters: the cell after ``parameters`` turns them into a spec.
+"""Validated notebook parameters: the cell after ``parameters`` turns them into a
+:class:`~workbench.strategy.spec.BacktestSpec`, which every later cell runs.
 
 A bad parameter fails at once with the parameter's name and value, before any work.
 """
@@ -11,9 +12,11 @@ from typing import Any
 
 import pandas as pd
 
+from workbench.api import make_spec
 from workbench.data import sample_symbols
 from workbench.errors import ParameterError
 from workbench.strategies import SMACrossover
+from workbench.strategy.spec import BacktestSpec
 from workbench.trading.values import utc_timestamp
 
 __all__ = ["BacktestParams"]
@@ -29,8 +32,11 @@ def _opt_date(name: str, value: object) -> pd.Timestamp | None:
 class BacktestParams:
     """Parameters of the backtest runbook.
 
-    >>> BacktestParams(symbol="GOOG", fast=10, slow=30, cash=10_000, commission=0.001).strategy
+    >>> params = BacktestParams(symbol="GOOG", fast=10, slow=30, cash=10_000, commission=0.001)
+    >>> params.strategy
     SMACrossover(fast=10, slow=30, allow_short=False)
+    >>> params.spec.commission
+    PercentOfNotional(rate=0.001, minimum=0.0)
     """
 
     symbol: str = "GOOG"
@@ -70,3 +76,9 @@ class BacktestParams:
     @property
     def strategy(self) -> SMACrossover:
         return SMACrossover(fast=self.fast, slow=self.slow, allow_short=self.allow_short)
+
+    @property
+    def spec(self) -> BacktestSpec:
+        """The backtest these parameters describe (event engine; the runbook's cross-check
+        replaces the engine)."""
+        return make_spec(self.strategy, cash=float(self.cash), commission=float(self.commission))

@@ -38,9 +38,9 @@ def benchmark_returns(benchmark: pd.Series | BacktestResult | str, index: pd.Dat
         prices = benchmark.equity
         name = benchmark.spec.strategy.name
     elif isinstance(benchmark, str):
-        from workbench.data import load_prices
+        from workbench.adapters.sample import sample_prices
 
-        prices = load_prices(benchmark, offline=True)["Close"]
+        prices = sample_prices(benchmark)["Close"]
         name = benchmark
     elif isinstance(benchmark, pd.Series):
         prices = benchmark
