@@ -172,14 +172,15 @@ def test_a_memory_store_keeps_runs_by_run_id_and_spec_id(goog: pd.DataFrame) -> 
     assert isinstance(store, wb.ExperimentStore)
     ev = wb.backtest("sma_crossover", goog, store=store)
     vz = wb.backtest("sma_crossover", goog, engine="vectorized", store=store)
-    assert store.save(ev) == ev.run_id and store.runs() == [ev.run_id, vz.run_id], "saving twice is a no-op"
-    assert store.runs(ev.id) == [ev.run_id, vz.run_id] and ev.id == vz.id
+    assert store.runs() == [ev.run_id, vz.run_id] and store.runs(ev.id) == [ev.run_id, vz.run_id] and ev.id == vz.id
+    assert store.load(ev.id).spec.engine == "vectorized", "a spec id loads its latest run"
+    assert store.save(ev) == ev.run_id and store.runs() == [vz.run_id, ev.run_id], "saved again: the latest, kept once"
     loaded = store.load(ev.run_id)
     assert loaded.spec == ev.spec and loaded.equity.equals(ev.equity) and loaded.fills.equals(ev.fills)
     assert loaded.native is None, "engine objects are not stored"
     loaded.equity.iloc[0] = -1.0
     assert store.load(ev.run_id).equity.equals(ev.equity), "a loaded copy cannot change the store"
-    assert store.load(ev.id).spec.engine == "vectorized", "a spec id loads its latest run"
+    assert store.load(ev.id).spec.engine == "event"
     with pytest.raises(wb.RunNotFoundError, match="no stored run has run id or spec id 'nope'"):
         store.load("nope")
 

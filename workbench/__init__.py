@@ -119,7 +119,12 @@ def __getattr__(name: str):  # type: ignore[no-untyped-def]
     """``wb.plots``, ``wb.tearsheet``...: import the module the first time it is used."""
     if name not in _LAZY_MODULES:
         raise AttributeError(f"module 'workbench' has no attribute {name!r}")
-    module = _importlib.import_module(_LAZY_MODULES[name])
+    try:
+        module = _importlib.import_module(_LAZY_MODULES[name])
+    except ImportError as exc:  # an optional extra is missing: hasattr() and help() stay usable
+        raise AttributeError(
+            f"wb.{name} needs {exc.name or 'an optional dependency'}: pip install 'workbench[notebooks]'"
+        ) from exc
     globals()[name] = module
     return module
 

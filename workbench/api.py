@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.adapters import indicators as talib_indicators
 from workbench.data import instrument_for, load_prices
 from workbench.engines.event import EventEngine
 from workbench.engines.vectorized import VectorizedEngine
@@ -25,16 +26,18 @@ from workbench.market import validate_ohlcv
 from workbench.strategies import BUILTINS
 from workbench.strategy.base import FunctionStrategy, Strategy
 from workbench.strategy.engine import NO_HOOKS, Engine, Hooks, check_supported
-from workbench.strategy.ids import stable_id
+from workbench.strategy.ids import describe, stable_id
+from workbench.strategy.indicators import indicators
 from workbench.strategy.metrics import returns_from_equity, summary
 from workbench.strategy.result import BacktestResult
 from workbench.strategy.spec import BacktestSpec, DataId
 from workbench.strategy.store import ExperimentStore
 from workbench.trading.broker import PreTradeCheck
 from workbench.trading.events import EventBus
+from workbench.trading.sizing import FixedQuantity
 from workbench.trading.values import Instrument
 
-__all__ = ["backtest", "run", "make_spec", "prepare_prices", "bind", "engine_for", "resolve_strategy",
+__all__ = ["backtest", "run", "make_spec", "check_keywords", "prepare_prices", "bind", "engine_for", "resolve_strategy",
            "STRATEGIES", "ENGINES", "EXECUTION_KEYWORDS"]  # fmt: skip
 
 STRATEGIES: dict[str, type[Strategy]] = dict(BUILTINS)
@@ -83,11 +86,7 @@ def make_spec(strategy: str | type[Strategy] | Strategy | BacktestSpec, params: 
     >>> make_spec("sma_crossover", {"fast": 5, "slow": 20}, commission=0.001).label
     "SMACrossover {'fast': 5, 'slow': 20, 'allow_short': False} on unbound data"
     """
-    unknown = sorted(set(execution) - set(EXECUTION_KEYWORDS))
-    if unknown:
-        close = difflib.get_close_matches(unknown[0], EXECUTION_KEYWORDS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(EXECUTION_KEYWORDS)}"
-        raise ParameterError(f"unknown backtest keyword {unknown[0]!r}{hint}")
+    check_keywords(execution, "backtest")
     fields = dict(execution)
     if "size" in fields:
         fields["sizer"] = fields.pop("size")
@@ -100,8 +99,23 @@ def make_spec(strategy: str | type[Strategy] | Strategy | BacktestSpec, params: 
         spec = strategy.replace(**fields) if fields else strategy
     else:
         spec = BacktestSpec(strategy=resolve_strategy(strategy, params), **fields)
+    if spec.strategy.kind == "weights" and execution.get("instrument") is not None:
+        raise ParameterError(f"instrument= is for a one-instrument strategy; {spec.strategy.name} trades "
+                             "one instrument per panel symbol")  # fmt: skip
     engine_for(spec.engine)
     return spec
+
+
+def check_keywords(execution: dict[str, Any], where: str, own: tuple[str, ...] = ()) -> None:
+    """Refuse a keyword that is neither a spec field nor one of ``where``'s own, with the
+    closest known one as a hint (``tolerence`` -> ``tolerance``, ``comission`` ->
+    ``commission``)."""
+    known = (*own, *EXECUTION_KEYWORDS)
+    unknown = sorted(set(execution) - set(known))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
+        raise ParameterError(f"unknown {where} keyword {unknown[0]!r}{hint}")
 
 
 def engine_for(name: str) -> Engine:
@@ -111,10 +125,8 @@ def engine_for(name: str) -> Engine:
 
 
 def versions(engine: str, strat: Strategy) -> dict[str, str]:
-    from workbench.adapters.indicators import talib_version
-
     out = {"python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__,
-           "ta-lib": talib_version}  # fmt: skip
+           **_indicator_version()}  # fmt: skip
     try:
         out["workbench"] = metadata.version("workbench")
     except metadata.PackageNotFoundError:  # pragma: no cover - running from a checkout
@@ -126,6 +138,16 @@ def versions(engine: str, strat: Strategy) -> dict[str, str]:
     if type(strat).__module__.endswith(".ml"):
         out["scikit-learn"] = metadata.version("scikit-learn")
     return out
+
+
+def _indicator_version() -> dict[str, str]:
+    """The indicator library the strategies computed with: TA-Lib's version for the
+    default one, else the library's name and a fingerprint of its code (a swapped library
+    is a different run)."""
+    lib = indicators()
+    if lib is talib_indicators:
+        return {"ta-lib": talib_indicators.talib_version}
+    return {"indicators": stable_id(describe(lib))}
 
 
 def symbol_instrument(symbol: str) -> Instrument:
@@ -176,11 +198,23 @@ def data_id(prices: pd.DataFrame, symbols: list[str]) -> DataId:
 
 
 def bind(spec: BacktestSpec, prices: pd.DataFrame, symbols: list[str]) -> BacktestSpec:
-    """``spec`` on these validated bars: their data id and one instrument per symbol (a
-    signal strategy keeps the instrument the spec names, if any)."""
+    """``spec`` on these validated bars: their data id and one instrument per symbol.
+
+    A signal strategy keeps the instrument the spec names, unless the spec was bound to
+    other symbols before (a result's spec rerun on new data trades the new symbol). A
+    fixed quantity must be a whole number of the instrument's lots (checked here, before
+    anything runs, not at the first order).
+    """
     instruments = spec.instruments
-    if spec.strategy.kind == "weights" or not instruments:
+    rebound = spec.data is not None and spec.data.symbols != tuple(symbols)
+    if spec.strategy.kind == "weights" or not instruments or rebound:
         instruments = tuple(symbol_instrument(s) for s in symbols)
+    sizer = spec.sizer
+    if spec.strategy.kind != "weights" and isinstance(sizer, FixedQuantity):
+        inst = instruments[0]
+        if not inst.is_lot_multiple(sizer.quantity):
+            raise ParameterError(f"size {sizer.quantity:g} is not a multiple of lot size {inst.lot_size:g} "
+                                 f"of {inst.symbol}")  # fmt: skip
     return spec.bind(data_id(prices, symbols), instruments)
 
 
@@ -205,6 +239,7 @@ def run(spec: BacktestSpec, prices: pd.DataFrame | str | list[str], *, hooks: Ho
         equity=out.equity, returns=returns_from_equity(out.equity), orders=out.orders, fills=out.fills,
         trades=out.trades, positions=out.positions, stats=stats, spec=spec,
         versions=versions(engine.name, spec.strategy), native=out.native,
+        hooks={} if hooks.pre_trade_check is None else {"pre_trade_check": describe(hooks.pre_trade_check)},
     )  # fmt: skip
     if store is not None:
         store.save(result)

@@ -53,7 +53,7 @@ class BarContext:
     """What ``on_bar`` sees and can do at bar ``i``'s close."""
 
     __slots__ = ("i", "data", "state", "_o", "_h", "_l", "_c", "_v", "_idx", "_broker",
-                 "_portfolio", "_inst", "_pending", "_protect")  # fmt: skip
+                 "_portfolio", "_inst", "_pending", "_protect", "_touched")  # fmt: skip
 
     def __init__(self, prices: pd.DataFrame, broker: Broker, portfolio: Portfolio, inst: Instrument,
                  data: Any) -> None:  # fmt: skip
@@ -68,6 +68,7 @@ class BarContext:
         self._portfolio = portfolio
         self._inst = inst
         self._pending: tuple[float, pd.Timestamp] | None = None
+        self._touched = False  # on_bar placed or cancelled orders: the loop asks the broker again
         self._protect: tuple[float | None, float | None, float | None] = (None, None, None)
 
     # -- market data up to the current bar (views: nothing after bar i) ---------------
@@ -165,6 +166,7 @@ class BarContext:
         tag: str = "",
     ) -> Order:
         """Place any order type and time in force; it works from the next bar."""
+        self._touched = True
         return self._broker.place(self._inst, side, quantity, self._idx[self.i], order_type,
                                   time_in_force, limit_price, stop_price, tag)  # fmt: skip
 
@@ -175,6 +177,7 @@ class BarContext:
         return self.order(Side.SELL, quantity, **kwargs)
 
     def cancel_all(self, reason: str = "cancelled by the strategy") -> None:
+        self._touched = True
         for o in self._broker.open_orders:
             self._broker.cancel(o, self._idx[self.i], reason)
 
@@ -257,13 +260,14 @@ def run_bars(
     snap_qty: list[float] = []
     on_bar = strategy.on_bar
     n_fills = 0
+    working = False  # the broker holds open orders (asked again only after something changed)
     for i in range(n):
-        if ctx._pending is not None or broker.has_open_orders:
+        if ctx._pending is not None or working:
             ts = idx[i]
             bar = Bar(ts, float(o[i]), float(h[i]), float(lo[i]), float(c[i]), float(v[i]))
             q0 = portfolio.quantity(instrument)
             portfolio.mark(sym, bar.open)
-            if broker.has_open_orders:
+            if working:
                 broker.on_bar(instrument, bar)
             if ctx._pending is not None:
                 want, signal_ts = ctx._pending
@@ -283,8 +287,12 @@ def run_bars(
             snap_i.append(i)
             snap_cash.append(portfolio.cash)
             snap_qty.append(q1)
+            working = broker.has_open_orders
         ctx.i = i
         on_bar(ctx)
+        if ctx._touched:
+            ctx._touched = False
+            working = broker.has_open_orders
     broker.expire_all(idx[-1])
     portfolio.mark(sym, float(c[-1]))
     return finish(broker, portfolio, *curves(idx, c, instrument, spec.cash, snap_i, snap_cash, snap_qty))

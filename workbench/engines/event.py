@@ -28,9 +28,19 @@ from workbench.engines.rebalance import Costs, curves, fill_cost, gc_paused, reb
 from workbench.strategy.engine import NO_HOOKS, Hooks, Run
 from workbench.strategy.spec import BacktestSpec
 from workbench.strategy.targets import check_target, check_weights
-from workbench.trading.accounts import BuysFromCash, CashAccount
+from workbench.trading.accounts import BuysFromCash, CashAccount, MarginAccount
 from workbench.trading.broker import Broker
-from workbench.trading.costs import Bar
+from workbench.trading.costs import (
+    Bar,
+    FixedBps,
+    FixedPerOrder,
+    HalfSpread,
+    NoCommission,
+    NoSlippage,
+    PercentOfNotional,
+    PerShare,
+    VolumeShare,
+)
 from workbench.trading.enums import FillTiming, OrderType, Side
 from workbench.trading.frames import fills_frame, orders_frame
 from workbench.trading.portfolio import Portfolio
@@ -41,7 +51,9 @@ from workbench.trading.values import Instrument
 __all__ = ["EventEngine", "BrokerFactory", "simulated_broker", "run_targets", "run_weights", "finish"]
 
 BrokerFactory = Callable[[Portfolio, BacktestSpec, Hooks], Broker]
-_BUILTIN_SIZERS = (AllEquity, FixedQuantity, PercentOfEquity)
+_OWN_TYPES = frozenset({AllEquity, FixedQuantity, PercentOfEquity, CashAccount, MarginAccount, BuysFromCash,
+                        NoCommission, PercentOfNotional, PerShare, FixedPerOrder,
+                        NoSlippage, FixedBps, HalfSpread, VolumeShare})  # fmt: skip
 
 
 def simulated_broker(portfolio: Portfolio, spec: BacktestSpec, hooks: Hooks) -> Broker:
@@ -50,9 +62,12 @@ def simulated_broker(portfolio: Portfolio, spec: BacktestSpec, hooks: Hooks) -> 
                            hooks.bus, hooks.pre_trade_check)  # fmt: skip
 
 
-def engine_only(spec: BacktestSpec, hooks: Hooks) -> bool:
-    """True when no user code runs inside the loop (then the GC may be paused)."""
-    return not hooks.any and type(spec.sizer) in _BUILTIN_SIZERS
+def engine_only(spec: BacktestSpec, hooks: Hooks, broker_factory: BrokerFactory) -> bool:
+    """True when no user code runs inside the loop (then the GC may be paused): no hooks,
+    the default broker, and the workbench's own sizer, cost and account classes exactly
+    (a subclass, or any model of the user's, is user code)."""
+    own = (spec.sizer, spec.commission, spec.slippage, spec.account)
+    return not hooks.any and broker_factory is simulated_broker and all(type(x) in _OWN_TYPES for x in own)
 
 
 def finish(broker: Broker, portfolio: Portfolio, equity: pd.Series, positions: pd.Series | pd.DataFrame) -> Run:
@@ -105,7 +120,7 @@ def run_targets(
     tgt = check_target(target, prices.index)
     portfolio = Portfolio(spec.cash, instrument.currency, spec.cost_basis, account=spec.account)
     broker = broker_factory(portfolio, spec, hooks)
-    with gc_paused(engine_only(spec, hooks)):
+    with gc_paused(engine_only(spec, hooks, broker_factory)):
         equity, positions = _target_loop(prices, tgt, instrument, spec, broker, portfolio)
     return finish(broker, portfolio, equity, positions)
 
@@ -189,7 +204,7 @@ def run_weights(
     W = check_weights(weights, panel.index, names)
     portfolio = Portfolio(spec.cash, instruments[0].currency, spec.cost_basis, account=BuysFromCash())
     broker = broker_factory(portfolio, spec, hooks)
-    with gc_paused(engine_only(spec, hooks)):
+    with gc_paused(engine_only(spec, hooks, broker_factory)):
         equity, positions = _weights_loop(panel, W, names, instruments, spec, broker, portfolio)
     return finish(broker, portfolio, equity, positions)
 
@@ -253,7 +268,9 @@ def _rebalance_weights(
     for j in np.argsort(order_value, kind="stable").tolist():
         inst, bar = instruments[j], bars[j]
         delta = w[j] * value / (px[j] * mult[j]) - q[j]
-        size = (abs(delta) // inst.lot_size) * inst.lot_size  # a plain floor, as vectorbt does
+        # a plain floor, as vectorbt does; a zero weight closes exactly (a float floor of
+        # |q| / lot can fall one lot short and leave dust on a fractional instrument)
+        size = abs(q[j]) if w[j] == 0 else (abs(delta) // inst.lot_size) * inst.lot_size
         if size <= 0:
             continue
         side = Side.BUY if delta > 0 else Side.SELL

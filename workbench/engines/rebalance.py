@@ -81,6 +81,28 @@ def fill_cost(costs: Costs, inst: Instrument, bar: Bar, side: Side, ref: float) 
     return cost
 
 
+def reversal_budget(
+    cash: float, costs: Costs, inst: Instrument, bar: Bar, side: Side, ref: float, q0: float
+) -> tuple[float, Callable[[float], float]]:
+    """(budget, cost) to size the new side of a reversal of ``q0``, done in one order.
+
+    The broker fills the whole order, ``|q0| + q``, at one price with one commission, so
+    the new side may use what closing leaves (cash + q0 × price) and must pay the fee of
+    the *whole* order: a fixed fee per order is charged once, not once per leg. For a cover
+    and a new long the cash rule (cash after >= 0) and for a sale into a short the
+    exposure rule (short value <= equity) both come to ``cost(q) <= budget``.
+    """
+    m = inst.multiplier
+    px0 = fill_price(costs.slippage, side, ref, abs(q0), bar)
+
+    def cost(q: float) -> float:
+        total = abs(q0) + q
+        px = fill_price(costs.slippage, side, ref, total, bar)
+        return q * px * m + costs.commission.calculate(total, px, inst) + q0 * (px0 - px) * m
+
+    return cash + q0 * px0 * m, cost
+
+
 def rebalance_to_target(
     broker: Broker,
     portfolio: Portfolio,
@@ -104,13 +126,12 @@ def rebalance_to_target(
         return
     side = Side.BUY if (want > 0 or (want == 0 and q0 < 0)) else Side.SELL
     qty = 0.0
-    if want != 0:
-        budget = portfolio.cash
-        if q0 != 0:
-            px0 = fill_price(costs.slippage, side, ref, abs(q0), bar)
-            budget += q0 * px0 * instrument.multiplier - costs.commission.calculate(abs(q0), px0, instrument)
-        equity = portfolio.equity if q0 == 0 else budget
-        qty = sizer.size(ref, equity, budget, instrument, fill_cost(costs, instrument, bar, side, ref))
+    if want != 0 and q0 == 0:
+        cost = fill_cost(costs, instrument, bar, side, ref)
+        qty = sizer.size(ref, portfolio.equity, portfolio.cash, instrument, cost)
+    elif want != 0:
+        budget, cost = reversal_budget(portfolio.cash, costs, instrument, bar, side, ref, q0)
+        qty = sizer.size(ref, budget, budget, instrument, cost)
     total = abs(q0) + qty
     if total > 0:
         tag = "entry" if q0 == 0 else ("exit" if qty == 0 else "reverse")

@@ -149,6 +149,19 @@ def _bps(slippage: SlippageModel) -> float:
     return float(slippage.bps) if isinstance(slippage, FixedBps) else 0.0
 
 
+def _sizing_refusal(spec: BacktestSpec) -> str:
+    """The sizing policy vectorbt cannot reproduce exactly, or ``""``: exactly the three
+    built-in policies (a subclass may size differently), and a percent of equity only in
+    whole units (vectorbt's granularity floor of a fractional exit leaves a one-lot rest
+    that blocks every later entry)."""
+    sizer = spec.sizer
+    if type(sizer) not in (AllEquity, FixedQuantity, PercentOfEquity):
+        return f"sizing {sizer!r} (vectorbt has all cash, a quantity or a percent); use engine='event'"
+    if type(sizer) is PercentOfEquity and any(i.fractional for i in spec.instruments):
+        return f"sizing {sizer!r} on a fractional-lot instrument (vectorbt leaves a lot behind on exits); use engine='event'"
+    return ""
+
+
 def _cost_refusal(spec: BacktestSpec) -> str:
     """The cost model vectorbt cannot reproduce exactly, or ``""``.
 
@@ -161,12 +174,12 @@ def _cost_refusal(spec: BacktestSpec) -> str:
     fills at 1 bp), so slippage is refused there.
     """
     comm, slip = spec.commission, spec.slippage
-    if not (isinstance(comm, NoCommission | FixedPerOrder) or (isinstance(comm, PercentOfNotional) and comm.minimum == 0)):
+    if not (type(comm) in (NoCommission, FixedPerOrder) or (type(comm) is PercentOfNotional and comm.minimum == 0)):
         return f"commission {comm!r} (vectorbt has percent-of-notional and fixed-per-order fees only)"
     if spec.strategy.kind == "weights" and not isinstance(slip, NoSlippage):
         return (f"slippage {slip!r} for weight strategies (fills are slipped, then clamped into the bar, "
                 "and vectorbt only slips); use engine='event', or slippage=None")  # fmt: skip
-    if not isinstance(slip, NoSlippage | FixedBps):
+    if type(slip) not in (NoSlippage, FixedBps):
         return f"slippage {slip!r} (only fixed basis points map onto vectorbt)"
     return ""
 
@@ -235,7 +248,8 @@ def _size_kwargs(sizer: Sizer, shorts: bool) -> dict[str, Any]:
         return {"size": sizer.quantity, "allow_partial": False}
     if isinstance(sizer, PercentOfEquity) and not shorts:
         return {"size": sizer.fraction, "size_type": "percent"}
-    raise ParameterError(f"the vectorized engine cannot reproduce sizing {sizer!r} here; use engine='event'")
+    raise ParameterError(f"the vectorized engine cannot reproduce sizing {sizer!r} for a strategy that goes "
+                         "short (vectorbt's percent size is long-only); use engine='event'")  # fmt: skip
 
 
 def _short_kwargs(masks: dict[str, np.ndarray], shorts: bool) -> dict[str, np.ndarray]:
@@ -258,8 +272,13 @@ class VectorizedEngine:
             return "an event bus (vectorbt emits no order events); use engine='event'"
         if type(spec.account) is not CashAccount:
             return f"account {spec.account!r} (vectorbt runs a cash account); use engine='event'"
-        if spec.strategy.kind == "signal" and not isinstance(spec.sizer, AllEquity | FixedQuantity | PercentOfEquity):
-            return f"sizing {spec.sizer!r} (vectorbt has all cash, a quantity or a percent); use engine='event'"
+        if spec.strategy.kind == "signal":
+            why = _sizing_refusal(spec)
+            if why:
+                return why
+        elif any(i.fractional for i in spec.instruments):
+            return ("a weights strategy on fractional-lot instruments (vectorbt's float floor of a "
+                    "closing order leaves one lot behind, which the event engine closes); use engine='event'")
         return _cost_refusal(spec) or _instrument_refusal(spec.instruments)
 
     def run(self, spec: BacktestSpec, prices: pd.DataFrame, hooks: Hooks) -> Run:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.api import make_spec, run
+from workbench.api import check_keywords, make_spec, run
 from workbench.strategy.base import Strategy
 from workbench.strategy.result import BacktestResult
 from workbench.strategy.spec import BacktestSpec
@@ -104,7 +104,9 @@ def compare_engines(
     Fills must match on timestamp, symbol and side exactly and on quantity, price and fee
     within ``tolerance`` (exact for whole units); so must the closed trades (timestamps, side, quantity, prices,
     P&L), and the equity curves bar by bar in relative terms. The default tolerance is
-    1e-9 without costs and 1e-6 with commission or slippage.
+    1e-9 without costs and 1e-6 with commission or slippage or on a fractional-lot
+    instrument (vectorbt's float floor of cash / price can differ by one lot, e.g. a
+    satoshi in 1.85 BTC).
 
     The engines agree while the account is solvent. Once equity is at or below zero
     (a short through a rally can do that) they part: vectorbt covers only what cash pays
@@ -114,10 +116,12 @@ def compare_engines(
     >>> wb.compare_engines("sma_crossover", "GOOG", commission=0.001).ok
     True
     """
+    check_keywords(execution, "compare_engines", ("tolerance",))
     spec = make_spec(strategy, params, **execution)
     vz = run(spec.replace(engine="vectorized"), prices)  # refusals first: before the slow run
     ev = run(spec.replace(engine="event"), prices)
-    tol = tolerance if tolerance is not None else (1e-6 if _costly(ev) else 1e-9)
+    fractional = any(i.fractional for i in ev.spec.instruments)  # vectorbt floors cash / price in floats
+    tol = tolerance if tolerance is not None else (1e-6 if _costly(ev) or fractional else 1e-9)
     diffs = _diff_table("fills", ev.fills, vz.fills, tol)
     diffs += _diff_table("trades", ev.trades, vz.trades, tol)
     a, b = ev.equity.to_numpy(), vz.equity.to_numpy()

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.api import make_spec, prepare_prices, run
+from workbench.api import check_keywords, make_spec, prepare_prices, run
 from workbench.errors import DataError, LookAheadError, ParameterError
 from workbench.strategy.base import BarStrategy, Strategy, check_int, check_seed, panel_field
 from workbench.strategy.spec import BacktestSpec
@@ -54,6 +54,9 @@ class _Recorded(BarStrategy):
     @property
     def params(self) -> dict[str, Any]:  # the spec names the strategy checked, not the log
         return self.inner.params
+
+    def identity(self) -> dict[str, Any]:
+        return self.inner.identity()
 
     def init(self, prices: pd.DataFrame) -> Any:
         return self.inner.init(prices)
@@ -402,6 +405,7 @@ def check_lookahead(
 
     Returns the number of changed-data runs compared.
     """
+    check_keywords(execution, "check_lookahead", ("cuts", "sample", "seed", "backtests"))
     spec = make_spec(strategy, params, **execution)
     strat = spec.strategy
     prices, _ = prepare_prices(strat, prices)

@@ -44,7 +44,15 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from workbench.api import bind, engine_for, make_spec, prepare_prices, resolve_strategy, run
+from workbench.api import (
+    bind,
+    check_keywords,
+    engine_for,
+    make_spec,
+    prepare_prices,
+    resolve_strategy,
+    run,
+)
 from workbench.errors import ParameterError, SweepTooLargeError
 from workbench.strategy.base import Strategy
 from workbench.strategy.engine import NO_HOOKS, check_supported
@@ -215,8 +223,9 @@ class _Combos:
             yield chunk
 
 
-def _metrics(equity: np.ndarray, index: pd.DatetimeIndex, cash: float, ppy: float) -> dict[str, np.ndarray]:
-    """The grid metrics for each column of an equity matrix (conventions as in metrics).
+def _metrics(equity: np.ndarray, index: pd.DatetimeIndex, cash: float, ppy: float, rf: float = 0.0) -> dict[str, np.ndarray]:
+    """The grid metrics for each column of an equity matrix (conventions as in metrics:
+    the Sharpe ratio of returns in excess of ``rf`` compounded down to one period).
 
     Reduced along contiguous rows of the transpose, so that each combination's sums are
     bit-identical whatever the number of columns (chunk size) beside it.
@@ -224,8 +233,11 @@ def _metrics(equity: np.ndarray, index: pd.DatetimeIndex, cash: float, ppy: floa
     eq = np.ascontiguousarray(equity.T)
     rets = eq[:, 1:] / eq[:, :-1] - 1.0
     sd = rets.std(axis=1, ddof=1)
+    excess = rets - ((1.0 + rf) ** (1.0 / ppy) - 1.0) if rf else rets
+    sd_excess = excess.std(axis=1, ddof=1) if rf else sd
     with np.errstate(divide="ignore", invalid="ignore"):
-        sharpe = np.where(sd > 0, rets.mean(axis=1) / sd * math.sqrt(ppy), np.nan)
+        sharpe = np.where(sd_excess > 0, excess.mean(axis=1) / sd_excess * math.sqrt(ppy), np.nan)
+    del excess
     del rets
     growth = eq[:, -1] / cash
     days = (index[-1] - index[0]).total_seconds() / 86_400
@@ -244,7 +256,7 @@ def _vector_runner(prices: pd.DataFrame, spec: BacktestSpec) -> Runner:
     from workbench.engines import vectorized  # looked up per call: tests wrap run_signal_grid
 
     vectorized.vbt_version()  # import vectorbt (seconds, once) before the sweep freezes the heap
-    ppy = periods_per_year(prices.index)
+    ppy = spec.periods_per_year or periods_per_year(prices.index)
     instrument = spec.instruments[0]
 
     def run_chunk(strategies: list[Strategy]) -> dict[str, np.ndarray]:
@@ -253,7 +265,7 @@ def _vector_runner(prices: pd.DataFrame, spec: BacktestSpec) -> Runner:
             targets[:, j] = s.target(prices).to_numpy(dtype="float64")
         equity, n_trades = vectorized.run_signal_grid(prices, targets, instrument, spec)
         del targets
-        return {**_metrics(equity, prices.index, spec.cash, ppy), "n_trades": np.asarray(n_trades)}
+        return {**_metrics(equity, prices.index, spec.cash, ppy, spec.risk_free_rate), "n_trades": np.asarray(n_trades)}
 
     return run_chunk
 
@@ -315,7 +327,7 @@ def _sweep(combos: _Combos, runner: Runner, size: int, total: int, show: bool, d
 
 
 def grid_search(
-    strategy: str | type[Strategy],
+    strategy: str | type[Strategy] | Strategy | BacktestSpec,
     prices: pd.DataFrame | str,
     grid: dict[str, list[Any]],
     *,
@@ -327,9 +339,11 @@ def grid_search(
 ) -> pd.DataFrame:
     """Backtest every combination of ``grid`` and rank them by ``sort_by`` (descending).
 
-    ``execution`` holds the spec's fields as for ``wb.backtest`` (cash, commission,
-    slippage, size, fill_timing...); ``engine`` defaults to ``"vectorized"`` here. Every
-    combination runs the same spec with its own parameters.
+    ``strategy`` is a name, class or function, or a whole :class:`BacktestSpec` (its
+    strategy's type is varied); ``execution`` holds the spec's fields as for
+    ``wb.backtest`` (cash, commission, slippage, size, fill_timing...); ``engine``
+    defaults to ``"vectorized"`` here (a spec keeps its own). Every combination runs the
+    same spec with its own parameters.
 
     ``grid`` maps parameter names to lists (tuples, ranges, 1-D arrays) of values.
     ``memory_limit_mb`` caps the vectorized sweep's working memory (MiB; ``None``: the
@@ -345,11 +359,14 @@ def grid_search(
     """
     total = _check_size(grid, max_combinations)
     _check_cap(memory_limit_mb)
-    execution.setdefault("engine", "vectorized")
+    check_keywords(execution, "grid_search", ("sort_by", "progress", "memory_limit_mb", "max_combinations"))
     if sort_by not in GRID_METRICS:
         raise ParameterError(f"sort_by must be one of {GRID_METRICS}, got {sort_by!r}")
-    combos = _Combos(strategy, grid)
-    spec = make_spec(combos.first, **execution)
+    base = strategy if isinstance(strategy, BacktestSpec) else None
+    if base is None:
+        execution.setdefault("engine", "vectorized")
+    combos = _Combos(base.strategy if base else strategy, grid)
+    spec = make_spec(base.replace(strategy=combos.first) if base else combos.first, **execution)
     if combos.first.kind != "signal":
         raise ParameterError("grid_search runs signal strategies (one instrument, target +1/0/-1)")
     prices, symbols = prepare_prices(combos.first, prices)

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -49,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import ParameterError, StrategyStateError
-from workbench.strategy.ids import stable_id
+from workbench.strategy.ids import code_fingerprint, describe, is_builtin, stable_id
 from workbench.strategy.signals import signals_from_targets, signals_from_weights
 from workbench.trading.events import Event
 
@@ -171,10 +172,19 @@ class Strategy:
     def params(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
+    def identity(self) -> dict[str, Any]:
+        """What makes two strategies decide alike: the name and parameters, plus, for a
+        strategy defined outside the workbench, the bytecode of its class (so a class
+        redefined in a notebook cell is a different strategy)."""
+        out: dict[str, Any] = {"strategy": self.name, "params": describe(self.params)}
+        if not is_builtin(type(self)):
+            out["code"] = code_fingerprint(type(self))
+        return out
+
     @property
     def spec_id(self) -> str:
-        """:func:`~workbench.strategy.ids.stable_id` of name + params (a cache/report key)."""
-        return stable_id({"strategy": self.name, "params": self.params})
+        """:func:`~workbench.strategy.ids.stable_id` of :meth:`identity` (a cache/report key)."""
+        return stable_id(self.identity())
 
     @property
     def warmup(self) -> int:
@@ -289,11 +299,21 @@ class FunctionStrategy(Strategy):
 
     @property
     def name(self) -> str:
-        return f"{getattr(self.fn, '__module__', '')}.{getattr(self.fn, '__qualname__', repr(self.fn))}".lstrip(".")
+        """``module.qualname`` of the function (of the wrapped one for a partial)."""
+        fn, wrap = self.fn, "{}"
+        while isinstance(fn, functools.partial):
+            fn, wrap = fn.func, wrap.format("partial({})")
+        name = getattr(fn, "__qualname__", type(fn).__qualname__)
+        return wrap.format(f"{getattr(fn, '__module__', '') or ''}.{name}".lstrip("."))
 
     @property
     def params(self) -> dict[str, Any]:
         return dict(self.kwargs)
+
+    def identity(self) -> dict[str, Any]:
+        """The function's bytecode, defaults and closure values, beside its name and
+        keyword parameters: two lambdas, or a rule redefined in a notebook, differ."""
+        return {"strategy": self.name, "params": describe(self.params), "fn": describe(self.fn)}
 
     def target(self, prices: pd.DataFrame) -> pd.Series:
         out = self.fn(prices, **dict(self.kwargs))

@@ -32,6 +32,15 @@ class Hooks:
     bus: EventBus | None = None
     pre_trade_check: PreTradeCheck | None = None
 
+    def __post_init__(self) -> None:
+        if self.bus is not None and not callable(getattr(self.bus, "publish", None)):
+            raise ParameterError(f"bus must be an EventBus, got bus={self.bus!r}")
+        if self.pre_trade_check is not None and (not callable(self.pre_trade_check) or isinstance(self.pre_trade_check, type)):
+            raise ParameterError(
+                "pre_trade_check must be a function (order, portfolio, expected_price) -> reason, "
+                f"got pre_trade_check={self.pre_trade_check!r}"
+            )
+
     @property
     def any(self) -> bool:
         return self.bus is not None or self.pre_trade_check is not None

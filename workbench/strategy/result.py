@@ -23,7 +23,8 @@ class BacktestResult:
     follows :data:`workbench.strategy.metrics.STAT_CONVENTIONS`; ``spec`` is the
     :class:`~workbench.strategy.spec.BacktestSpec` that produced it (bound to the data)
     and ``id`` is its id; ``versions`` lists the libraries that computed it; ``native`` is
-    the engine's own object (the broker, or vectorbt's Portfolio), not stored.
+    the engine's own object (the broker, or vectorbt's Portfolio), not stored; ``hooks``
+    describes a pre-trade check that ran (part of :attr:`run_id`; a bus only watches).
     """
 
     equity: pd.Series
@@ -35,6 +36,7 @@ class BacktestResult:
     stats: pd.Series
     spec: BacktestSpec
     versions: dict[str, str] = field(default_factory=dict)
+    hooks: dict[str, Any] = field(default_factory=dict)
     conventions: dict[str, str] = field(default_factory=lambda: dict(STAT_CONVENTIONS))
     native: Any = field(default=None, repr=False)
 
@@ -45,8 +47,9 @@ class BacktestResult:
 
     @property
     def run_id(self) -> str:
-        """This run: the spec, the engine and the library versions (a store's key)."""
-        return stable_id({"spec": self.spec.to_dict(), "versions": self.versions})
+        """This run: the spec, the engine, the library versions and any pre-trade check
+        (it changes what fills), as a store's key."""
+        return stable_id({"spec": self.spec.to_dict(), "versions": self.versions, "hooks": self.hooks})
 
     @property
     def engine(self) -> str:

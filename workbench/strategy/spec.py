@@ -172,10 +172,9 @@ class BacktestSpec:
         """Plain JSON data: what a store saves and what :attr:`id` hashes (with the engine)."""
         weights = self.strategy.kind == "weights"
         return {
-            "strategy": self.strategy.name,
-            "params": describe(self.params),
+            **self.strategy.identity(),  # name, params (and the code of user strategies)
             "data": None if self.data is None else self.data.to_dict(),
-            "instruments": [i.symbol for i in self.instruments],
+            "instruments": [{"symbol": i.symbol, **describe(i)} for i in self.instruments],
             "cash": self.cash,
             "commission": describe(self.commission),
             "slippage": describe(self.slippage),

@@ -8,8 +8,10 @@ and found again by that id or by its spec id (the latest run of that spec).
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 from typing import Protocol, runtime_checkable
+
+import pandas as pd
 
 from workbench.errors import ParameterError
 from workbench.strategy.result import BacktestResult
@@ -51,11 +53,10 @@ class MemoryStore:
         self._runs: dict[str, BacktestResult] = {}
 
     def save(self, result: BacktestResult) -> str:
+        """Keep a copy; saving a run again makes it the latest of its spec (same run id)."""
         run_id = result.run_id
-        if run_id not in self._runs:
-            kept = copy.copy(result)
-            kept.native = None  # engine objects are not part of a stored run
-            self._runs[run_id] = copy.deepcopy(kept)
+        self._runs.pop(run_id, None)
+        self._runs[run_id] = _copy(result)
         return run_id
 
     def load(self, key: str) -> BacktestResult:
@@ -65,7 +66,22 @@ class MemoryStore:
             if not latest:
                 raise RunNotFoundError(f"no stored run has run id or spec id {key!r} ({len(self._runs)} runs stored)")
             found = latest[-1]
-        return copy.deepcopy(found)
+        return _copy(found)
 
     def runs(self, spec_id: str | None = None) -> list[str]:
         return [k for k, r in self._runs.items() if spec_id is None or r.id == spec_id]
+
+
+def _copy(result: BacktestResult) -> BacktestResult:
+    """The result with its tables and dicts copied and no engine object: what a caller
+    does to a copy never reaches the store. The spec is shared: it is frozen."""
+
+    def frame(x: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame:
+        return x.copy(deep=True)
+
+    return dataclasses.replace(
+        result, equity=frame(result.equity), returns=frame(result.returns), orders=frame(result.orders),
+        fills=frame(result.fills), trades=frame(result.trades), positions=frame(result.positions),
+        stats=frame(result.stats), versions=dict(result.versions), hooks=dict(result.hooks),
+        conventions=dict(result.conventions), native=None,
+    )  # fmt: skip
