@@ -142,6 +142,56 @@ def test_ccxt_unknown_market_and_exchange() -> None:
         CcxtSource("nope")
 
 
+def test_ccxt_metadata_reads_the_recorded_binance_tick_and_lot() -> None:
+    src, _ = binance_source()
+    assert src.exchange.precisionMode == ccxt.TICK_SIZE
+    meta = src.metadata("BTC/USDT")  # exchangeInfo: tickSize 0.01, stepSize 0.00001
+    assert (meta["tick_size"], meta["lot_size"], meta["currency"]) == (0.01, 1e-5, "USDT")
+    inst = wb.instrument_for("BTC/USDT", src)  # a stablecoin quote is a currency of its own
+    assert (inst.currency, inst.tick_size, inst.lot_size) == ("USDT", 0.01, 1e-5)
+
+
+class _OneMarket:
+    """The least of a ccxt exchange metadata() reads: one hand-made market and a mode."""
+
+    id = "handmade"
+    has = {"fetchOHLCV": True}
+
+    def __init__(self, mode: int, precision: dict[str, object]) -> None:
+        self.precisionMode = mode
+        self.market = {"symbol": "ABC/USD", "base": "ABC", "quote": "USD", "precision": precision}
+
+    def load_markets(self) -> dict[str, dict[str, object]]:
+        return {"ABC/USD": self.market}
+
+
+@pytest.mark.parametrize(
+    ("mode", "precision", "tick", "lot"),
+    [
+        (ccxt.TICK_SIZE, {"price": 0.5, "amount": 0.001}, 0.5, 0.001),
+        (ccxt.TICK_SIZE, {"price": 1e-8, "amount": 1.0}, 1e-8, 1.0),
+        (ccxt.DECIMAL_PLACES, {"price": 2, "amount": 5}, 0.01, 1e-5),  # read as ticks, this was 2.0 and 5.0
+        (ccxt.DECIMAL_PLACES, {"price": 0, "amount": 8.0}, 1.0, 1e-8),  # 0 decimals: whole units
+        (ccxt.SIGNIFICANT_DIGITS, {"price": 5, "amount": 8}, 1e-12, 1e-8),  # no fixed tick: the finest
+        (ccxt.TICK_SIZE, {"price": None, "amount": None}, 0.01, 1e-8),  # missing: the defaults
+        (ccxt.DECIMAL_PLACES, {}, 0.01, 1e-8),
+    ],
+)
+def test_ccxt_precision_is_read_by_the_exchanges_precision_mode(mode: int, precision: dict[str, object],
+                                                                tick: float, lot: float) -> None:  # fmt: skip
+    meta = CcxtSource(_OneMarket(mode, precision), sleep=lambda s: None).metadata("ABC/USD")
+    assert (meta["tick_size"], meta["lot_size"]) == (tick, lot)
+
+
+def test_ccxt_precision_mode_decides_what_the_recorded_binance_numbers_mean() -> None:
+    src, _ = binance_source()
+    src.exchange.load_markets()
+    src.exchange.markets["BTC/USDT"]["precision"] = {"price": 2, "amount": 5}  # as a DECIMAL_PLACES venue
+    src.exchange.precisionMode = ccxt.DECIMAL_PLACES
+    meta = src.metadata("BTC/USDT")
+    assert (meta["tick_size"], meta["lot_size"]) == (0.01, 1e-5)
+
+
 def test_ccxt_credentials_come_from_the_environment_and_are_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CCXT_KRAKEN_API_KEY", "KEY-should-not-leak")
     monkeypatch.setenv("CCXT_KRAKEN_SECRET", "c2VjcmV0")

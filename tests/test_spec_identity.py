@@ -208,3 +208,11 @@ def test_a_lazy_module_with_a_missing_extra_is_an_attribute_error(monkeypatch: p
     assert not hasattr(wb, "dashboards")
     with pytest.raises(AttributeError, match=r"wb.dashboards needs ipywidgets: pip install 'workbench\[notebooks\]'"):
         wb.dashboards  # noqa: B018
+
+
+def test_failing_subscribers_are_reported_once_after_the_run(goog: pd.DataFrame) -> None:
+    bus = wb.EventBus()
+    bus.subscribe(wb.trading.events.OrderFilled, lambda e: e.no_such_field)
+    with pytest.warns(api.SubscriberWarning, match=r"event subscriber call\(s\) failed during the backtest; first: .*AttributeError"):
+        r = wb.backtest("sma_crossover", goog, bus=bus)
+    assert bus.failed == len(r.fills) > 0, "each fill's event failed in the subscriber, the run completed"

@@ -10,7 +10,7 @@ import importlib as _importlib
 from workbench.adapters.indicators import install as _install_indicators
 from workbench.adapters.sample import load_series
 from workbench.adapters.synthetic import synthetic_bars, two_venue_quotes
-from workbench.api import ENGINES, STRATEGIES, backtest, make_spec
+from workbench.api import ENGINES, STRATEGIES, SubscriberWarning, backtest, make_spec
 from workbench.data import (
     align_panel,
     get_source,
@@ -100,7 +100,7 @@ __all__ = [
     "SweepTooLargeError",
     "BacktestSpec", "DataId", "make_spec", "Engine", "Hooks", "Run", "ExperimentStore", "MemoryStore",
     "RunNotFoundError", "AccountState", "Broker", "CashAccount", "MarginAccount", "SimulatedBroker",
-    "DuplicateFillError", "InvalidValueError",
+    "DuplicateFillError", "InvalidValueError", "SubscriberWarning",
 ]  # fmt: skip
 
 # Notebook-facing modules, loaded on first use (PEP 562) so `import workbench` stays fast:

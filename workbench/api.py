@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import platform
+import warnings
 from importlib import metadata
 from typing import Any
 
@@ -37,7 +38,7 @@ from workbench.trading.events import EventBus
 from workbench.trading.sizing import FixedQuantity
 from workbench.trading.values import Instrument
 
-__all__ = ["backtest", "run", "make_spec", "check_keywords", "prepare_prices", "bind", "engine_for", "resolve_strategy",
+__all__ = ["backtest", "run", "make_spec", "check_keywords", "SubscriberWarning", "prepare_prices", "bind", "engine_for", "resolve_strategy",
            "STRATEGIES", "ENGINES", "EXECUTION_KEYWORDS"]  # fmt: skip
 
 STRATEGIES: dict[str, type[Strategy]] = dict(BUILTINS)
@@ -232,7 +233,10 @@ def run(spec: BacktestSpec, prices: pd.DataFrame | str | list[str], *, hooks: Ho
     frame, symbols = prepare_prices(spec.strategy, prices)
     spec = bind(spec, frame, symbols)
     check_supported(engine, spec, hooks)
+    failed = 0 if hooks.bus is None else hooks.bus.failed
     out = engine.run(spec, frame, hooks)
+    if hooks.bus is not None and hooks.bus.failed > failed:
+        _warn_subscribers(hooks.bus, hooks.bus.failed - failed)
     stats = summary(out.equity, out.trades["pnl"], spec.cash, spec.periods_per_year, spec.risk_free_rate,
                     positions=out.positions, fills=out.fills)  # fmt: skip
     result = BacktestResult(
@@ -244,6 +248,19 @@ def run(spec: BacktestSpec, prices: pd.DataFrame | str | list[str], *, hooks: Ho
     if store is not None:
         store.save(result)
     return result
+
+
+def _warn_subscribers(bus: EventBus, n: int) -> None:
+    """Subscribers are isolated (a failing one never breaks matching), so say once, after
+    the run, that some failed: silence would hide a broken logger or monitor."""
+    first = bus.failures[-min(n, len(bus.failures))] if bus.failures else None
+    what = f"; first: {first.handler}: {first.error}" if first is not None else ""
+    warnings.warn(f"{n} event subscriber call(s) failed during the backtest{what} (see bus.failures)",
+                  SubscriberWarning, stacklevel=3)  # fmt: skip
+
+
+class SubscriberWarning(UserWarning):
+    """Event subscribers raised during a run (they were isolated; the run is complete)."""
 
 
 def backtest(

@@ -5,6 +5,7 @@ flags inside Portfolio (``initial_margin`` and ``rebalancing()``); reports match
 """
 
 import math
+import re
 
 import pytest
 
@@ -41,6 +42,20 @@ def test_portfolio_has_no_margin_flag_left():
 def test_anything_else_as_account_is_refused_naming_it():
     with pytest.raises(InvalidValueError, match="account must be an account policy.*got account=0.5"):
         Portfolio(1_000.0, "USD", "FIFO", 0.5)  # the old positional initial_margin
+
+
+@pytest.mark.parametrize(
+    ("cls", "example"),
+    [
+        (MarginAccount, "MarginAccount(initial_margin=0.5, maintenance_margin=0.25)"),
+        (CashAccount, "CashAccount()"),
+        (BuysFromCash, "BuysFromCash()"),
+    ],
+)
+def test_an_account_class_instead_of_an_instance_is_refused_naming_it(cls, example):
+    with pytest.raises(InvalidValueError, match=rf"account must be an instance, got the class {cls.__name__}; "
+                                                rf"pass an instance, e.g. {re.escape(example)}"):  # fmt: skip
+        Portfolio(1_000.0, account=cls)
 
 
 def test_cash_account_messages_are_unchanged(inst):

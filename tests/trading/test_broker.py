@@ -160,3 +160,104 @@ def test_triggered_stop_remainder_works_as_market_order_next_bar(inst):
     b.on_bar(inst, bar(3, 103, 104, 102, 103, v=2_000))
     assert [(f.quantity, f.price) for f in b.fills] == [(200.0, 105.0), (100.0, 103.0)]
     assert o.status is OrderStatus.FILLED
+
+
+# -- a refused fill changes nothing; currencies are checked at acceptance ----------------
+def test_two_brokers_numbering_fills_alike_refuse_the_second_fill_and_change_nothing(inst):
+    from workbench.errors import DuplicateFillError
+
+    p = Portfolio(100_000.0)
+    first, second = SimulatedBroker(p), SimulatedBroker(p)
+    first.place(inst, "BUY", 1, ts(1))
+    first.on_bar(inst, bar(2, 100, 101, 99, 100))
+    o = second.place(inst, "BUY", 1, ts(2))
+    booked = (p.cash, len(p.transactions), p.quantity(inst), len(p.events), repr(p))
+    with pytest.raises(DuplicateFillError, match=r"fill F-1 .*already booked.*distinct id_prefix"):
+        second.on_bar(inst, bar(3, 100, 101, 99, 100))
+    assert (p.cash, len(p.transactions), p.quantity(inst), len(p.events), repr(p)) == booked
+    assert o.status is OrderStatus.ACCEPTED and o.filled_quantity == 0 and second.fills == []
+    assert [type(e).__name__ for e in o.events] == ["OrderPlaced", "OrderAccepted"]
+
+
+def test_a_refused_fill_leaves_the_order_working_and_the_book_as_it_was(inst):
+    from workbench.errors import DuplicateFillError
+
+    p = Portfolio(100_000.0)
+    keep = SimulatedBroker(p)
+    keep.place(inst, "BUY", 1, ts(1))
+    keep.on_bar(inst, bar(2, 100, 101, 99, 100))
+    other = SimulatedBroker(p)
+    o = other.place(inst, "BUY", 1, ts(1))
+    with pytest.raises(DuplicateFillError):
+        other.on_bar(inst, bar(2, 100, 101, 99, 100))
+    assert o.status is OrderStatus.ACCEPTED and o.filled_quantity == 0 and other.fills == []
+    assert [t.fill_id for t in p.transactions] == ["F-1"] and p.quantity(inst) == 1.0
+
+
+def test_id_prefix_keeps_two_brokers_apart_and_the_default_ids_unchanged(inst):
+    p = Portfolio(100_000.0)
+    plain, a, b = SimulatedBroker(p), SimulatedBroker(p, id_prefix="A-"), SimulatedBroker(p, id_prefix="B-")
+    orders = [x.place(inst, "BUY", 1, ts(1)) for x in (plain, a, b)]
+    for x in (plain, a, b):
+        x.on_bar(inst, bar(2, 100, 101, 99, 100))
+    assert [o.order_id for o in orders] == ["O-1", "A-O-1", "B-O-1"]
+    assert [t.fill_id for t in p.transactions] == ["F-1", "A-F-1", "B-F-1"]
+    assert all(o.status is OrderStatus.FILLED for o in orders) and p.quantity(inst) == 3.0
+
+
+@pytest.mark.parametrize("prefix", [None, 1, b"A-"])
+def test_id_prefix_must_be_a_string(prefix):
+    from workbench.errors import InvalidValueError
+
+    with pytest.raises(InvalidValueError, match=rf"id_prefix must be a string, got id_prefix={prefix!r}"):
+        SimulatedBroker(Portfolio(1_000.0), id_prefix=prefix)
+
+
+@pytest.mark.parametrize("fill_timing", [FillTiming.NEXT_OPEN, FillTiming.SIGNAL_CLOSE])
+def test_order_in_another_currency_is_rejected_at_acceptance_naming_both(fill_timing):
+    from workbench.trading import Instrument
+
+    eur = Instrument(ticker="SAP", exchange="XETRA", currency="EUR")
+    p = Portfolio(100_000.0)
+    b = SimulatedBroker(p, fill_timing=fill_timing)
+    o = b.place(eur, "BUY", 1, ts(1))
+    close = fill_timing is FillTiming.SIGNAL_CLOSE
+    assert b.on_bar(eur, bar(1 if close else 2, 100, 101, 99, 100), at_close=close) == []
+    assert o.status is OrderStatus.REJECTED and "EUR" in o.reason and "USD" in o.reason
+    assert "currency" in o.reason and p.transactions == [] and p.cash == 100_000.0
+
+
+def test_a_subscriber_ending_an_order_on_acceptance_books_nothing(inst):
+    from workbench.trading.events import OrderAccepted
+
+    bus, p = EventBus(), Portfolio(100_000.0)
+    b = SimulatedBroker(p, bus=bus)
+    bus.subscribe(OrderAccepted, lambda e: b.orders[0].cancel(e.ts, "changed my mind"))
+    o = b.place(inst, "BUY", 1, ts(1), OrderType.STOP, stop_price=99.0)
+    assert b.on_bar(inst, bar(2, 98, 99, 97, 98)) == []
+    assert o.status is OrderStatus.CANCELLED and p.transactions == [] and b.fills == []
+
+
+# -- modify: only orders this broker holds, never before they were placed -----------------
+def test_modify_refuses_an_order_another_broker_holds(inst):
+    from workbench.errors import OrderStateError
+
+    mine, theirs = SimulatedBroker(Portfolio(1e5)), SimulatedBroker(Portfolio(1e5))
+    o = theirs.place(inst, "BUY", 1, ts(1), OrderType.LIMIT, limit_price=90.0)
+    with pytest.raises(OrderStateError, match="cannot modify order O-1: it is not in this broker's book"):
+        mine.modify(o, ts(1), quantity=2)
+    with pytest.raises(OrderStateError, match="cannot cancel order O-1: it is not in this broker's book"):
+        mine.cancel(o, ts(1))
+    assert (o.quantity, o.status, len(o.events)) == (1.0, OrderStatus.PENDING, 1)
+
+
+def test_modify_refuses_a_time_before_the_order_was_placed(broker, inst):
+    from workbench.errors import InvalidValueError
+
+    o = broker.place(inst, "BUY", 1, ts(3), OrderType.LIMIT, limit_price=90.0)
+    with pytest.raises(InvalidValueError, match=r"cannot modify order O-1 at 2024-01-02 00:00:00\+00:00: "
+                                                r"before it was placed at 2024-01-03 00:00:00\+00:00"):  # fmt: skip
+        broker.modify(o, ts(2), limit_price=91.0)
+    assert (o.limit_price, len(o.events)) == (90.0, 1)
+    broker.modify(o, ts(3), limit_price=91.0)  # at placement is fine
+    assert o.limit_price == 91.0

@@ -277,7 +277,9 @@ def test_failing_subscriber_changes_nothing_and_is_recorded(inst, caplog):
     first = noisy.failures[0]
     assert isinstance(first, HandlerFailure) and isinstance(first.event, OrderFilled)
     assert "explode" in first.handler and first.error.startswith("RuntimeError: boom on F-")
-    assert sum("explode" in r.getMessage() for r in caplog.records) == n_filled
+    assert noisy.failed == n_filled
+    logged = [r for r in caplog.records if "explode" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].exc_info is not None  # the first failure, with its traceback
 
 
 def test_a_failing_handler_does_not_skip_the_others_on_one_event():
@@ -294,3 +296,87 @@ def test_handler_failure_is_frozen():
     f = HandlerFailure(event=OrderTriggered(ts=ts(1), order_id="O-1"), handler="h", error="e")
     with pytest.raises(AttributeError):
         f.error = "x"  # type: ignore[misc]
+
+
+# -- delivery over a snapshot; bounded failure records -------------------------------------
+def _ev(i=1):
+    return OrderTriggered(ts=ts(1), order_id=f"O-{i}")
+
+
+def test_a_handler_unsubscribing_itself_does_not_skip_the_next_one():
+    bus, seen = EventBus(), []
+
+    def once(event):
+        seen.append("once")
+        bus.unsubscribe(Event, once)
+
+    bus.subscribe(Event, once)
+    bus.subscribe(Event, lambda e: seen.append("next"))
+    bus.publish(_ev(1))
+    bus.publish(_ev(2))
+    assert seen == ["once", "next", "next"]
+
+
+def test_a_handler_subscribed_during_delivery_gets_only_later_events():
+    bus, seen = EventBus(), []
+
+    def recruit(event):
+        if event.order_id == "O-1":
+            bus.subscribe(OrderTriggered, lambda e: seen.append(("same", e.order_id)))
+            bus.subscribe(Event, lambda e: seen.append(("base", e.order_id)))
+
+    bus.subscribe(OrderTriggered, recruit)
+    bus.publish(_ev(1))
+    assert seen == []
+    bus.publish(_ev(2))
+    assert seen == [("same", "O-2"), ("base", "O-2")]
+
+
+def test_handlers_of_a_class_run_before_those_of_its_bases_in_subscription_order():
+    bus, seen = EventBus(), []
+    bus.subscribe(Event, lambda e: seen.append("base"))
+    bus.subscribe(OrderTriggered, lambda e: seen.append("own 1"))
+    bus.subscribe(OrderTriggered, lambda e: seen.append("own 2"))
+    bus.publish(_ev())
+    assert seen == ["own 1", "own 2", "base"]
+
+
+def test_unsubscribing_a_handler_that_is_not_subscribed_names_it():
+    bus = EventBus()
+    with pytest.raises(InvalidValueError, match="is not subscribed to OrderTriggered"):
+        bus.unsubscribe(OrderTriggered, print)
+
+
+def test_failures_are_capped_and_counted_and_each_handler_logged_once(caplog):
+    bus = EventBus()
+
+    def always(event):
+        raise ValueError(event.order_id)
+
+    def also(event):
+        raise KeyError(event.order_id)
+
+    bus.subscribe(Event, always)
+    bus.subscribe(Event, also)
+    with caplog.at_level(logging.WARNING, logger="workbench.trading.events"):
+        for i in range(1, 801):
+            bus.publish(_ev(i))
+    assert bus.failed == 1_600 and len(bus.failures) == EventBus.max_failures == 1_000
+    assert bus.failures[0].error == "ValueError: O-1" and bus.failures[-1].error == "KeyError: 'O-500'"
+    assert [r.exc_info[0] for r in caplog.records] == [ValueError, KeyError]
+    assert "always" in caplog.records[0].getMessage() and "also" in caplog.records[1].getMessage()
+
+
+def test_an_unhashable_handler_is_still_isolated_and_counted(caplog):
+    class Handler:
+        __hash__ = None  # type: ignore[assignment]
+
+        def __call__(self, event):
+            raise RuntimeError("unhashable")
+
+    bus = EventBus()
+    bus.subscribe(Event, Handler())
+    with caplog.at_level(logging.WARNING, logger="workbench.trading.events"):
+        bus.publish(_ev(1))
+        bus.publish(_ev(2))
+    assert bus.failed == 2 and len(caplog.records) == 1

@@ -1,4 +1,5 @@
 import copy
+import re
 
 import pytest
 
@@ -140,3 +141,28 @@ def test_order_prices_must_be_on_the_tick(inst, kw, field, value):
 def test_on_tick_prices_pass_despite_float_round_off(inst):
     o = _order(inst, order_type=OrderType.STOP_LIMIT, stop_price=101.23, limit_price=0.07)
     assert (o.stop_price, o.limit_price) == (101.23, 0.07)
+
+
+@pytest.mark.parametrize("value", [True, False, "101.23", b"1", [101.0]])
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [
+        ({"order_type": OrderType.LIMIT}, "limit_price"),
+        ({"order_type": OrderType.STOP}, "stop_price"),
+    ],
+)
+def test_a_price_that_is_not_a_number_is_refused_naming_it(inst, kw, field, value):
+    with pytest.raises(InvalidValueError, match=rf"needs {field} > 0 as a number, got {field}={re.escape(repr(value))}"):
+        _order(inst, **kw, **{field: value})
+
+
+def test_modify_refuses_a_price_that_is_not_a_number(inst):
+    o = _order(inst, order_type=OrderType.LIMIT, limit_price=100.0)
+    with pytest.raises(InvalidValueError, match="limit_price > 0 as a number, got limit_price=True"):
+        o.modify(ts(1), limit_price=True)
+    assert o.limit_price == 100.0 and len(o.events) == 1
+
+
+def test_prices_are_stored_as_floats(inst):
+    o = _order(inst, order_type=OrderType.STOP_LIMIT, stop_price=101, limit_price=102)
+    assert (type(o.stop_price), type(o.limit_price)) == (float, float)

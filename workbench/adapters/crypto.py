@@ -13,6 +13,9 @@
   (:func:`workbench.data` drops every bar whose end is after the exchange's clock).
 - **Bar stamps:** ccxt stamps a candle at its open time in epoch ms, which is the
   workbench convention already; converted to a UTC index.
+- **Tick and lot size:** ``market["precision"]`` is read by ``exchange.precisionMode``
+  (a tick, a count of decimals, or significant digits: then no fixed tick, the finest
+  is used); see :func:`_increment`.
 - **Keys:** OHLCV is public data and needs none. If ``CCXT_<EXCHANGE>_API_KEY`` and
   ``CCXT_<EXCHANGE>_SECRET`` are set in the environment they are passed to ccxt, and never
   logged, stored or shown.
@@ -20,6 +23,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -126,12 +130,18 @@ class CcxtSource:
         return base
 
     def metadata(self, symbol: str) -> dict[str, Any]:
+        """The market's tick and lot size read by the exchange's ``precisionMode`` (see
+        :func:`_increment`)."""
+        import ccxt
+
         m = self._market(symbol)
         precision = m.get("precision") or {}
+        mode = getattr(self.exchange, "precisionMode", ccxt.Exchange.precisionMode)
+        tick = _increment(precision.get("price"), mode, default=0.01, unfixed=_FINEST_TICK)
+        lot = _increment(precision.get("amount"), mode, default=1e-8, unfixed=1e-8)
         return {"symbol": symbol, "name": f"{symbol} on {self.exchange.id}", "exchange": self.exchange.id.upper(),
                 "asset_class": "CRYPTO", "currency": m.get("quote") or "USD",
-                "lot_size": float(precision.get("amount") or 1e-8), "tick_size": float(precision.get("price") or 0.01),
-                "adjusted": False}  # fmt: skip
+                "lot_size": lot, "tick_size": tick, "adjusted": False}  # fmt: skip
 
     def fetch(
         self, symbol: str, timeframe: str, start: pd.Timestamp | None, end: pd.Timestamp | None
@@ -165,6 +175,33 @@ class CcxtSource:
             yield _frame(rows)
             last = int(rows[-1][0])
             since = last + (step if timeframe[-1] != "M" else 1)
+
+
+#: The tick of a SIGNIFICANT_DIGITS market: its tick depends on the price level (5 digits
+#: is 1 at 12,345 and 1e-9 at 0.000012345), so no fixed tick is right; the finest tick the
+#: Instrument's arithmetic is tested at never refuses a price the venue would accept.
+_FINEST_TICK = 1e-12
+
+
+def _increment(value: Any, mode: int, *, default: float, unfixed: float) -> float:
+    """A ccxt ``precision`` entry as an increment (a tick or lot size).
+
+    What the number means depends on ``exchange.precisionMode``: TICK_SIZE gives the
+    increment itself (0.01), DECIMAL_PLACES a count of decimals (2 is 0.01, 0 whole
+    units), SIGNIFICANT_DIGITS a count of significant digits, which fixes no increment
+    (``unfixed`` is used). A missing or unusable entry gives ``default``.
+    """
+    import ccxt
+
+    if mode == ccxt.SIGNIFICANT_DIGITS:
+        return unfixed
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return default
+    if mode == ccxt.DECIMAL_PLACES:  # via the decimal string: 1e-2 is exactly the float 0.01
+        v = float(f"1e{-int(v)}") if v.is_integer() else math.nan
+    return v if math.isfinite(v) and v > 0 else default
 
 
 def _frame(rows: list[list[Any]]) -> pd.DataFrame:

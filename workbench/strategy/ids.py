@@ -122,12 +122,12 @@ def describe(value: Any) -> Any:
     >>> describe({"rate": np.float64(0.5), "side": [1, 2.0]})
     {'rate': 0.5, 'side': [1, 2.0]}
     """
+    if isinstance(value, np.generic):  # before float: np.float64 is a float subclass
+        return describe(value.item())
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
-    if isinstance(value, np.generic):
-        return describe(value.item())
     if isinstance(value, enum.Enum):
         return value.name
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

@@ -94,6 +94,8 @@ def _mult(instrument: Instrument | None) -> float:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class NoCommission:
+    """No fee. Every zero-rate model is read as this one (:func:`commission_from`)."""
+
     def calculate(self, quantity: float, price: float, instrument: Instrument | None) -> float:
         return 0.0
 
@@ -145,6 +147,9 @@ class FixedPerOrder:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class NoSlippage:
+    """Fill at the reference price, no volume cap. ``FixedBps(bps=0)`` is read as this
+    (:func:`slippage_from`)."""
+
     def price(self, side: Side, price: float, quantity: float, bar: Bar | None) -> float:
         return price
 
@@ -208,6 +213,7 @@ class VolumeShare:
         limit = _nonneg("VolumeShare", "volume_limit", self.volume_limit)
         if not 0 < limit <= 1:
             raise ParameterError(f"VolumeShare: volume_limit must be in (0, 1], got volume_limit={limit!r}")
+        object.__setattr__(self, "volume_limit", limit)
         object.__setattr__(self, "price_impact", _nonneg("VolumeShare", "price_impact", self.price_impact))
 
     def price(self, side: Side, price: float, quantity: float, bar: Bar | None) -> float:
@@ -222,16 +228,47 @@ class VolumeShare:
         return self.volume_limit * bar.volume
 
 
+#: How the error for a model class passed instead of an instance shows an instance.
+_EXAMPLES = {
+    "NoCommission": "NoCommission()", "PercentOfNotional": "PercentOfNotional(rate=0.001)",
+    "PerShare": "PerShare(rate=0.005)", "FixedPerOrder": "FixedPerOrder(amount=1.0)",
+    "NoSlippage": "NoSlippage()", "FixedBps": "FixedBps(bps=5)",
+    "HalfSpread": "HalfSpread(spread_bps=2)", "VolumeShare": "VolumeShare(volume_limit=0.025)",
+}  # fmt: skip
+
+
+def _no_class(what: str, value: object) -> None:
+    """A model class passes the protocol check (it has the method) and would fail with a
+    TypeError at the first fill: refuse it where it is read, naming it."""
+    if isinstance(value, type):
+        name = value.__name__
+        raise ParameterError(
+            f"{what} must be a model instance, got the class {name}; pass an instance, "
+            f"e.g. {_EXAMPLES.get(name, name + '(...)')}"
+        )
+
+
+def _free_commission(model: object) -> bool:
+    """True for the built-in models that can never charge anything."""
+    if isinstance(model, PercentOfNotional | PerShare):
+        return model.rate == 0 and model.minimum == 0
+    return isinstance(model, FixedPerOrder) and model.amount == 0
+
+
 def commission_from(value: float | CommissionModel | None) -> CommissionModel:
     """A number is a percent-of-notional rate (``0.001`` = 10 bps); ``None`` or 0 is free.
 
     The one place a backtest's ``commission=`` is read: NaN, inf, a negative rate or a rate
     >= 1 is a :class:`ParameterError` naming the value (NaN used to mean "no commission").
+    A zero-rate model is the no-cost model: ``PercentOfNotional(rate=0)``, ``PerShare(rate=0)``
+    and ``FixedPerOrder(amount=0)`` come back as ``NoCommission()``, so specs that charge
+    nothing are equal (and hash equal) however they were written.
     """
     if value is None:
         return NoCommission()
+    _no_class("commission", value)
     if isinstance(value, CommissionModel):
-        return value
+        return NoCommission() if _free_commission(value) else value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ParameterError(
             f"commission must be a fraction of notional or a commission model, got commission={value!r}"
@@ -245,11 +282,16 @@ def commission_from(value: float | CommissionModel | None) -> CommissionModel:
 
 def slippage_from(value: SlippageModel | None) -> SlippageModel:
     """``None`` is no slippage; anything but a slippage model is a :class:`ParameterError`
-    (a bare number would be ambiguous: basis points or a fraction?)."""
+    (a bare number would be ambiguous: basis points or a fraction?).
+
+    A zero-rate model is the no-cost model: ``FixedBps(bps=0)`` comes back as
+    ``NoSlippage()``. ``VolumeShare(price_impact=0)`` is kept: it still caps the volume.
+    """
     if value is None:
         return NoSlippage()
+    _no_class("slippage", value)
     if isinstance(value, SlippageModel):
-        return value
+        return NoSlippage() if isinstance(value, FixedBps) and value.bps == 0 else value
     raise ParameterError(
         f"slippage must be a slippage model, e.g. FixedBps(bps=5), got slippage={value!r}"
     )

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import pandas as pd
 
+from workbench.errors import InvalidValueError
 from workbench.trading.enums import OrderType, PositionSide, Side, TimeInForce
 
 __all__ = [
@@ -198,40 +199,86 @@ class EventBus:
     >>> len(seen)
     1
 
-    A handler that raises does not stop the others: the failure is logged and kept in
-    ``failures`` (a :class:`HandlerFailure` per exception).
+    An event goes to the handlers of its class, then of each base, each in subscription
+    order, as they stood when it was published: a handler that unsubscribes during
+    delivery skips no one, one subscribed during delivery sees only later events.
+
+    A handler that raises does not stop the others. ``failed`` counts every failure;
+    ``failures`` keeps the first :attr:`max_failures` (a :class:`HandlerFailure` each) and
+    each handler's first failure is logged once with its traceback, so a subscriber that
+    fails on every bar cannot flood the log or the memory.
     """
+
+    #: How many :class:`HandlerFailure` records ``failures`` keeps (``failed`` counts all).
+    max_failures = 1_000
 
     def __init__(self) -> None:
         self._handlers: dict[type[Event], list[Handler]] = defaultdict(list)
+        self._routes: dict[type[Event], tuple[Handler, ...]] = {}  # event class -> handlers
+        self._failing: set[object] = set()  # handlers whose first failure was logged
         self.failures: list[HandlerFailure] = []
+        self.failed = 0
 
     def subscribe(self, event_type: type[E], handler: Callable[[E], None]) -> None:
         self._handlers[event_type].append(handler)  # type: ignore[arg-type]
+        self._routes.clear()
 
     def unsubscribe(self, event_type: type[E], handler: Callable[[E], None]) -> None:
-        self._handlers[event_type].remove(handler)  # type: ignore[arg-type]
+        handlers = self._handlers.get(event_type, [])
+        if handler not in handlers:
+            raise InvalidValueError(
+                f"cannot unsubscribe {_handler_name(handler)}: it is not subscribed to "
+                f"{event_type.__name__}"
+            )
+        handlers.remove(handler)  # type: ignore[arg-type]
+        self._routes.clear()
 
     def publish(self, event: Event) -> None:
         """Deliver ``event`` to every handler of its class and its bases, each isolated."""
-        for cls in type(event).__mro__:
-            for handler in self._handlers.get(cls, ()):  # type: ignore[call-overload]
-                try:  # free when nothing raises (Python >= 3.11)
-                    handler(event)
-                except Exception as exc:  # noqa: BLE001 - isolation is the point
-                    self._record(event, handler, exc)
+        handlers = self._routes.get(type(event))
+        if handlers is None:
+            handlers = self._route(type(event))
+        for handler in handlers:  # a tuple: (un)subscribing during delivery changes a new one
+            try:  # free when nothing raises (Python >= 3.11)
+                handler(event)
+            except Exception as exc:  # noqa: BLE001 - isolation is the point
+                self._record(event, handler, exc)
+
+    def _route(self, event_type: type[Event]) -> tuple[Handler, ...]:
+        """The handlers an ``event_type`` goes to, cached until the next (un)subscribe: one
+        lookup per publish, and a snapshot by construction."""
+        route = tuple(h for cls in event_type.__mro__ for h in self._handlers.get(cls, ()))  # type: ignore[call-overload]
+        self._routes[event_type] = route
+        return route
 
     def _record(self, event: Event, handler: Handler, exc: Exception) -> None:
-        """Keep and log a subscriber's exception instead of letting it unwind the broker."""
-        failure = HandlerFailure(
-            event=event, handler=_handler_name(handler), error=f"{type(exc).__name__}: {exc}"
-        )
-        self.failures.append(failure)
+        """Count, keep (up to ``max_failures``) and log once per handler a subscriber's
+        exception instead of letting it unwind the broker."""
+        self.failed += 1
+        name = _handler_name(handler)
+        if len(self.failures) < self.max_failures:
+            error = f"{type(exc).__name__}: {exc}"
+            self.failures.append(HandlerFailure(event=event, handler=name, error=error))
+        key = _handler_key(handler)
+        if key in self._failing:
+            return
+        self._failing.add(key)
         _log.warning(
-            "event handler %s failed on %s at %s: %s",
-            failure.handler, type(event).__name__, event.ts, failure.error,
+            "event handler %s failed on %s at %s: %s: %s (its later failures are only "
+            "counted in EventBus.failed)",
+            name, type(event).__name__, event.ts, type(exc).__name__, exc, exc_info=exc,
         )  # fmt: skip
 
     def publish_all(self, events: list[Event]) -> None:
         for event in events:
             self.publish(event)
+
+
+def _handler_key(handler: object) -> object:
+    """A set key for ``handler``: itself when hashable (a bound method compares by its
+    object and function, so re-reading ``obj.method`` gives the same key), else its id."""
+    try:
+        hash(handler)
+    except TypeError:
+        return ("id", id(handler))
+    return handler

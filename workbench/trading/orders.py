@@ -24,6 +24,7 @@ Limit and stop prices are whole multiples of the instrument's tick size.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -47,6 +48,11 @@ from workbench.trading.values import Instrument
 __all__ = ["Fill", "Order", "LEGAL_TRANSITIONS"]
 
 _QTY_TOL = 1e-9
+
+
+def _is_number(value: object) -> bool:
+    """A real number that is not a bool (``True`` is a bug, not a price of 1)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 LEGAL_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.PENDING: frozenset(
@@ -161,8 +167,8 @@ class Order:
         self.quantity = self._checked_quantity(self.quantity)
         plain_market = self.order_type is OrderType.MARKET and self.limit_price is None
         if not (plain_market and self.stop_price is None):  # the common case skips the checks
-            self._check_price("limit_price", self.limit_price)
-            self._check_price("stop_price", self.stop_price)
+            self.limit_price = self._check_price("limit_price", self.limit_price)
+            self.stop_price = self._check_price("stop_price", self.stop_price)
         self.triggered = self.order_type not in (OrderType.STOP, OrderType.STOP_LIMIT)
         self._emit(
             OrderPlaced(
@@ -285,7 +291,8 @@ class Order:
 
         The new quantity must be a lot multiple and at least what has already filled; new
         prices follow the rules of construction (only the prices the order type takes,
-        > 0, on the tick). A triggered stop has no stop price left to move.
+        > 0, on the tick). A triggered stop has no stop price left to move. ``ts`` may not
+        be before the order's placement: the event log must stay in time order.
         """
         if self.is_terminal:
             raise OrderStateError(
@@ -295,6 +302,11 @@ class Order:
         if quantity is None and limit_price is None and stop_price is None:
             raise InvalidValueError(
                 f"modify of order {self.order_id} needs a new quantity, limit_price or stop_price"
+            )
+        if ts < self.ts:
+            raise InvalidValueError(
+                f"cannot modify order {self.order_id} at {ts}: before it was placed at {self.ts} "
+                f"(an amendment cannot precede its order)"
             )
         if stop_price is not None and self.triggered and self.stop_price is not None:
             raise OrderStateError(
@@ -327,8 +339,10 @@ class Order:
             )
         return q
 
-    def _check_price(self, name: str, value: float | None) -> float | None:
-        """``name`` is given exactly when the order type takes it, > 0 and on the tick."""
+    def _check_price(self, name: str, value: object) -> float | None:
+        """``name`` is given exactly when the order type takes it, a real number (not a
+        bool or a string: ``limit_price=True`` is a bug, not a price of 1), > 0 and on the
+        tick; stored as a float so equal orders describe alike."""
         needed = (
             self.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
             if name == "limit_price"
@@ -338,6 +352,10 @@ class Order:
             if value is not None:
                 raise InvalidValueError(f"{self.order_type.name} order takes no {name}, got {value!r}")
             return None
+        if type(value) is not float and value is not None and not _is_number(value):
+            raise InvalidValueError(
+                f"{self.order_type.name} order needs {name} > 0 as a number, got {name}={value!r}"
+            )
         if value is None or not (math.isfinite(value) and value > 0):
             raise InvalidValueError(f"{self.order_type.name} order needs {name} > 0, got {value!r}")
         inst = self.instrument
@@ -346,7 +364,7 @@ class Order:
                 f"{name} must be a multiple of tick size {inst.tick_size:g} for {inst.symbol}, "
                 f"got {name}={value!r}"
             )
-        return value
+        return float(value)
 
     def _guard(self, target: OrderStatus, verb: str) -> None:
         if target not in LEGAL_TRANSITIONS[self.status]:

@@ -60,6 +60,30 @@ class Transaction:
     cash_after: float
 
 
+#: How the account-policy error shows a class passed for an instance.
+_ACCOUNT_EXAMPLES = {
+    "CashAccount": "CashAccount()",
+    "MarginAccount": "MarginAccount(initial_margin=0.5, maintenance_margin=0.25)",
+    "BuysFromCash": "BuysFromCash()",
+}
+
+
+def _check_account(account: object) -> None:
+    """An account policy instance or ``None``. A class passes the protocol check (it has
+    ``check_fill``) and would fail with a TypeError at the first fill, so it is refused."""
+    if isinstance(account, type):
+        name = account.__name__
+        raise InvalidValueError(
+            f"account must be an instance, got the class {name}; pass an instance, "
+            f"e.g. {_ACCOUNT_EXAMPLES.get(name, name + '(...)')}"
+        )
+    if account is not None and not isinstance(account, AccountPolicy):
+        raise InvalidValueError(
+            f"account must be an account policy (CashAccount(), MarginAccount(...), "
+            f"BuysFromCash()), got account={account!r}"
+        )
+
+
 class Portfolio:
     """Cash and positions in one base currency.
 
@@ -74,7 +98,8 @@ class Portfolio:
     account : AccountPolicy, optional
         The buying-power rule fills are checked against (``CashAccount()`` by default;
         ``MarginAccount(...)`` for leverage, ``BuysFromCash()`` for rebalancing legs). A
-        plain attribute: an engine may swap it for the span of a rebalance.
+        plain attribute: an engine may swap it for the span of a rebalance. An instance:
+        the class itself is refused here, not at the first fill.
     """
 
     def __init__(
@@ -87,11 +112,7 @@ class Portfolio:
         cash = float(cash)
         if not (math.isfinite(cash) and cash > 0):
             raise InvalidValueError(f"starting cash must be > 0, got {cash!r}")
-        if account is not None and not isinstance(account, AccountPolicy):
-            raise InvalidValueError(
-                f"account must be an account policy (CashAccount(), MarginAccount(...), "
-                f"BuysFromCash()), got account={account!r}"
-            )
+        _check_account(account)
         self.currency = Money(amount=0, currency=currency).currency
         self.starting_cash = cash
         self.cash = cash
@@ -176,7 +197,8 @@ class Portfolio:
         if fill.fill_id in self._fill_ids:
             raise DuplicateFillError(
                 f"fill {fill.fill_id} (order {fill.order_id}) was already booked to this "
-                f"portfolio; a fill id is booked at most once"
+                f"portfolio; a fill id is booked at most once (two brokers booking into one "
+                f"portfolio need distinct id_prefixes, e.g. SimulatedBroker(..., id_prefix='A-'))"
             )
         if fill.instrument.currency != self.currency:
             raise CurrencyMismatchError(

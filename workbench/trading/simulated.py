@@ -26,6 +26,12 @@ Matching rules (one bar at a time; ``bar.ts`` is the bar's label, see
   expected fill price, slippage included) and REJECTED with the reason if the portfolio cannot afford it; a
   working order that can no longer be afforded when it would fill is CANCELLED with the
   reason. Orders are never resized.
+- **Currency:** an order in an instrument quoted in another currency than the
+  portfolio's is REJECTED at acceptance, the reason naming both (no implicit conversion).
+- **Booking:** a fill is booked to the portfolio *before* it is applied to the order, so
+  a portfolio that refuses it (a fill id it already holds) leaves the order, the broker's
+  fills and the volume used exactly as they were. Two brokers booking into one portfolio
+  need distinct ``id_prefix``es: each numbers its orders ``O-1``.. and fills ``F-1``..
 """
 
 from __future__ import annotations
@@ -35,15 +41,15 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from workbench.errors import InvalidValueError
+from workbench.errors import InvalidValueError, OrderStateError
 from workbench.trading.broker import AccountState, PreTradeCheck
 from workbench.trading.costs import (
     Bar,
     CommissionModel,
-    NoCommission,
-    NoSlippage,
     SlippageModel,
+    commission_from,
     fill_price,
+    slippage_from,
 )
 from workbench.trading.enums import FillTiming, OrderStatus, OrderType, Side, TimeInForce
 from workbench.trading.events import Event, EventBus
@@ -73,6 +79,14 @@ class SimulatedBroker:
         ``check(order, portfolio, expected_price) -> reason`` runs before the buying-power
         check when an order first becomes eligible; a non-empty reason REJECTS the order
         with "pre-trade check: <reason>". Risk limits plug in here.
+    id_prefix : str, keyword-only
+        Prefixes this broker's order and fill ids (``"A-"`` gives ``A-O-1``, ``A-F-1``);
+        empty by default, so ids stay ``O-1`` and ``F-1``. Brokers sharing a portfolio
+        need distinct prefixes, or the second ``F-1`` is refused as a duplicate.
+
+    ``commission`` and ``slippage`` are read by :func:`~workbench.trading.costs.commission_from`
+    and :func:`~workbench.trading.costs.slippage_from`: a class instead of an instance is a
+    ParameterError here, not a TypeError at the first fill.
     """
 
     def __init__(
@@ -83,11 +97,17 @@ class SimulatedBroker:
         fill_timing: FillTiming | str = FillTiming.NEXT_OPEN,
         bus: EventBus | None = None,
         pre_trade_check: PreTradeCheck | None = None,
+        *,
+        id_prefix: str = "",
     ) -> None:
+        if not isinstance(id_prefix, str):
+            raise InvalidValueError(f"id_prefix must be a string, got id_prefix={id_prefix!r}")
         self.portfolio = portfolio
         self.pre_trade_check = pre_trade_check
-        self.commission = commission or NoCommission()
-        self.slippage = slippage or NoSlippage()
+        self.commission = commission_from(commission)
+        self.slippage = slippage_from(slippage)
+        self.id_prefix = id_prefix
+        self._order_prefix, self._fill_prefix = f"{id_prefix}O-", f"{id_prefix}F-"
         self.fill_timing = FillTiming.parse(fill_timing)
         self.bus = bus
         self.orders: list[Order] = []
@@ -100,7 +120,7 @@ class SimulatedBroker:
     # -- order entry ------------------------------------------------------------------
     def next_order_id(self) -> str:
         self._n_orders += 1
-        return f"O-{self._n_orders}"
+        return f"{self._order_prefix}{self._n_orders}"
 
     def submit(self, order: Order) -> Order:
         if order.status is not OrderStatus.PENDING:
@@ -141,6 +161,7 @@ class SimulatedBroker:
         )
 
     def cancel(self, order: Order, ts: pd.Timestamp, reason: str = "cancelled by request") -> None:
+        self._check_held(order, "cancel")
         self._publish([order.cancel(ts, reason)])
         self._prune()
 
@@ -156,7 +177,9 @@ class SimulatedBroker:
         """Amend ``order`` in place (same id); it keeps its place, session and eligibility.
 
         A raised quantity is checked for buying power when it would fill, like any fill.
+        Only an order in this broker's book can be amended, and not before it was placed.
         """
+        self._check_held(order, "modify")
         event = order.modify(ts, quantity=quantity, limit_price=limit_price, stop_price=stop_price)
         self._publish([event])
         self._prune()  # cut down to its filled quantity, the order is complete
@@ -246,7 +269,23 @@ class SimulatedBroker:
         self._prune()
 
     # -- internals --------------------------------------------------------------------
+    def _check_held(self, order: Order, verb: str) -> None:
+        """Refuse to change an open order this broker does not hold: another broker's
+        order (same id ``O-1``, other book) would change behind that broker's back. A
+        terminal order is left to the order's own state error."""
+        if order.is_terminal or any(o is order for o in self._open):
+            return
+        raise OrderStateError(
+            f"cannot {verb} order {order.order_id}: it is not in this broker's book "
+            f"(submitted to another broker, or never submitted)"
+        )
+
     def _accept(self, order: Order, bar: Bar, ref_price: float) -> bool:
+        """Accept or reject a PENDING order when it first becomes eligible; True when it is
+        working afterwards (a subscriber of OrderAccepted may have ended it)."""
+        if order.instrument.currency != self.portfolio.currency:
+            self._publish([order.reject(bar.ts, self._currency_refusal(order))])
+            return False
         qty = order.quantity
         # checked at the price it would fill at: slippage applied, clamped into the bar
         ref_price = fill_price(self.slippage, order.side, ref_price, qty, bar)
@@ -261,12 +300,22 @@ class SimulatedBroker:
             self._publish([order.reject(bar.ts, why)])
             return False
         self._publish([order.accept(bar.ts)])
-        return True
+        return self.bus is None or order.is_working  # only a subscriber can have ended it
+
+    def _currency_refusal(self, order: Order) -> str:
+        """Why the portfolio cannot book this order's fills: they are in another currency."""
+        have, want = order.instrument.currency, self.portfolio.currency
+        return (
+            f"currency mismatch: {order.instrument.symbol} trades in {have}, this portfolio "
+            f"books only {want} (convert explicitly, or trade it from a {have} portfolio)"
+        )
 
     def _match(self, order: Order, bar: Bar, price: float, fills: list[Fill]) -> None:
         inst = order.instrument
         if order.status is OrderStatus.PENDING and not self._accept(order, bar, price):
             return  # SIGNAL_CLOSE pass: rejected
+        if self.bus is not None and not order.is_working:
+            return  # ended by a subscriber of its acceptance or trigger
         key = (inst.symbol, bar.ts)
         cap = self.slippage.max_quantity(bar)
         room = cap - self._used.get(key, 0.0) if math.isfinite(cap) else math.inf
@@ -287,7 +336,7 @@ class SimulatedBroker:
             self._publish([order.cancel(bar.ts, why)])
             return
         fill = Fill(
-            fill_id=f"F-{len(self.fills) + 1}",
+            fill_id=f"{self._fill_prefix}{len(self.fills) + 1}",
             order_id=order.order_id,
             instrument=inst,
             side=order.side,
@@ -296,8 +345,8 @@ class SimulatedBroker:
             fee=fee,
             ts=bar.ts,
         )
-        order_event = order.fill(fill)
-        events = self.portfolio.apply(fill)
+        events = self.portfolio.apply(fill)  # first: a refusal (raised) must change nothing
+        order_event = order.fill(fill)  # cannot refuse: the order is working, qty <= remaining
         self._used[key] = self._used.get(key, 0.0) + qty
         self.fills.append(fill)
         fills.append(fill)

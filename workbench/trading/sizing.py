@@ -73,6 +73,7 @@ class FixedQuantity:
         q = _number(self.quantity)
         if not (math.isfinite(q) and q > 0):
             raise ParameterError(f"FixedQuantity: quantity must be a finite number > 0, got quantity={self.quantity!r}")
+        object.__setattr__(self, "quantity", q)  # 1 and 1.0 are one spec: store the float
 
     def size(self, price, equity, cash, instrument, cost) -> float:  # type: ignore[no-untyped-def]
         return self.quantity
@@ -88,6 +89,7 @@ class PercentOfEquity:
         f = _number(self.fraction)
         if not (math.isfinite(f) and 0 < f <= 1):
             raise ParameterError(f"PercentOfEquity: fraction must be in (0, 1], got fraction={self.fraction!r}")
+        object.__setattr__(self, "fraction", f)
 
     def size(self, price, equity, cash, instrument, cost) -> float:  # type: ignore[no-untyped-def]
         return _affordable(min(self.fraction * equity, max(equity, 0.0)), price, instrument, cost)
@@ -101,12 +103,23 @@ class AllEquity:
         return _affordable(max(equity, 0.0), price, instrument, cost)
 
 
+#: How the error for a sizer class passed instead of an instance shows an instance.
+_EXAMPLES = {"FixedQuantity": "FixedQuantity(quantity=10)", "PercentOfEquity": "PercentOfEquity(fraction=0.5)",
+             "AllEquity": "AllEquity()"}  # fmt: skip
+
+
 def sizer_from(value: object) -> Sizer:
     """``"all"`` → AllEquity, a float in (0, 1] → PercentOfEquity, an int >= 1 → FixedQuantity.
 
     The one place a backtest's ``size=`` is read; anything else (NaN, 0, True, 1.5...) is a
     :class:`ParameterError` naming the value.
     """
+    if isinstance(value, type):  # a class has .size too, and would fail at the first order
+        name = value.__name__
+        raise ParameterError(
+            f"size must be a sizer instance, got the class {name}; pass an instance, "
+            f"e.g. {_EXAMPLES.get(name, name + '(...)')}"
+        )
     if isinstance(value, Sizer) and not isinstance(value, numbers.Number):  # numpy scalars have .size
         return value
     if isinstance(value, str) and value.strip().lower() in ("all", "all_equity", "all-in"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 
 import pandas as pd
 
@@ -30,9 +31,18 @@ def _finite(name: str, value: float) -> float:
     return value
 
 
+def _decimals(value: float) -> int:
+    """Decimal places of ``value`` as written (its shortest repr): 0.01 -> 2, 2.5e-13 -> 14."""
+    exponent = Decimal(repr(value)).as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
 def _currency(value: str) -> str:
-    if not (isinstance(value, str) and len(value) == 3 and value.isalpha()):
-        raise InvalidValueError(f"currency must be a 3-letter ISO code, got {value!r}")
+    """An ISO 4217 code (``USD``) or a crypto asset's ticker (``USDT``, ``USDC``, ``BTC``):
+    3 to 5 letters or digits, starting with a letter, upper-cased."""
+    ok = isinstance(value, str) and 3 <= len(value) <= 5 and value.isalnum() and value[:1].isalpha() and value.isascii()
+    if not ok:
+        raise InvalidValueError(f"currency must be a 3-letter ISO code or a 3-5 character asset ticker, got {value!r}")
     return value.upper()
 
 
@@ -70,6 +80,8 @@ class Instrument:
     multiplier: float = 1.0
     #: ``TICKER.EXCHANGE``, the instrument's unique key (derived, stored for speed).
     symbol: str = field(init=False, repr=False, compare=False)
+    #: Decimals :meth:`round_price` keeps: at least 12, more when the tick has more.
+    _price_digits: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.ticker, str) or not self.ticker.strip():
@@ -84,6 +96,7 @@ class Instrument:
             object.__setattr__(self, name, value)
         object.__setattr__(self, "currency", _currency(self.currency))
         object.__setattr__(self, "symbol", f"{self.ticker}.{self.exchange}")
+        object.__setattr__(self, "_price_digits", max(12, _decimals(self.tick_size)))
 
     @property
     def fractional(self) -> bool:
@@ -102,13 +115,23 @@ class Instrument:
 
     def is_tick_multiple(self, price: float) -> bool:
         """True when ``price`` is a whole number of ticks, to float round-off (101.23 with
-        tick 0.01 is 10122.999... ticks in binary floating point)."""
+        tick 0.01 is 10122.999... ticks in binary floating point).
+
+        Measured in ticks, like :meth:`is_lot_multiple`: within 1e-6 tick, or 1e-12 of the
+        tick count (what float sums of tick multiples drift by), but never more than a
+        quarter tick plus 8 ulps, so a half-tick offset is caught at any price until the
+        float itself cannot tell ticks apart (a tolerance in price units let every price
+        pass from 5e8 ticks on: 12345678.005 with tick 0.01).
+        """
         ticks = price / self.tick_size
-        return abs(ticks - round(ticks)) * self.tick_size <= _EPS * max(abs(price), self.tick_size)
+        off = abs(ticks - round(ticks))
+        return off <= 1e-6 or off <= min(abs(ticks) * 1e-12, 0.25 + 8 * math.ulp(ticks))
 
     def round_price(self, price: float) -> float:
-        """Nearest multiple of the tick size."""
-        return round(round(price / self.tick_size) * self.tick_size, 12)
+        """Nearest multiple of the tick size, snapped to the tick's decimals (at least 12)
+        so ``round_price(101.234)`` is ``101.23``, not ``101.23000000000002``, and a tick
+        finer than 1e-12 is not rounded away."""
+        return round(round(price / self.tick_size) * self.tick_size, self._price_digits)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
