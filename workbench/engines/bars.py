@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.engines.event import BrokerFactory, finish, simulated_broker
-from workbench.engines.rebalance import Costs, curves, rebalance_to_target
+from workbench.engines.rebalance import Costs, curves, frozen_heap, rebalance_to_target
 from workbench.errors import ParameterError
 from workbench.strategy.base import BarStrategy
 from workbench.strategy.engine import NO_HOOKS, Hooks, Run
@@ -242,8 +242,17 @@ def run_bars(
 ) -> Run:
     """Run a :class:`BarStrategy` bar by bar (see the module notes).
 
-    The garbage collector is left alone: ``on_bar`` is user code, run at every bar.
+    The garbage collector stays on: ``on_bar`` is user code, run at every bar. The heap
+    that existed before the run is frozen meanwhile (:func:`frozen_heap`), so the full
+    collections a long run triggers do not rescan pandas and the user's session.
     """
+    with frozen_heap():
+        return _bar_loop(prices, strategy, spec, hooks, broker_factory)
+
+
+def _bar_loop(
+    prices: pd.DataFrame, strategy: BarStrategy, spec: BacktestSpec, hooks: Hooks, broker_factory: BrokerFactory
+) -> Run:
     instrument = spec.instruments[0]
     idx = prices.index
     n = len(idx)

@@ -20,7 +20,7 @@ once and run out of memory):
   computed, simulated and reduced to stats rows, then dropped: only the stats rows (a
   few numbers per combination) are kept. Chunking does not change a single bit of the
   results (the tests compare against one call). Each chunk is freed before the next
-  (vectorbt's Portfolio is cyclic garbage: see :func:`_frozen_heap`). Measured with
+  (vectorbt's Portfolio is cyclic garbage: see :func:`~workbench.engines.rebalance.frozen_heap`). Measured with
   ``bench/bench_sweep.py``: the added peak stays at about 0.7 of the cap.
 - **Size limit.** More than ``max_combinations`` (default :data:`DEFAULT_MAX_COMBINATIONS`,
   or ``WORKBENCH_MAX_COMBINATIONS``) raises :class:`SweepTooLargeError` before anything
@@ -32,7 +32,6 @@ once and run out of memory):
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import itertools
 import math
@@ -53,6 +52,7 @@ from workbench.api import (
     resolve_strategy,
     run,
 )
+from workbench.engines.rebalance import frozen_heap
 from workbench.errors import ParameterError, SweepTooLargeError
 from workbench.strategy.base import Strategy
 from workbench.strategy.engine import NO_HOOKS, check_supported
@@ -288,33 +288,11 @@ def _table(grid: dict[str, Any], positions: np.ndarray, stats: dict[str, np.ndar
     return pd.DataFrame({**params, **{k: stats[k] for k in GRID_METRICS}})
 
 
-@contextlib.contextmanager
-def _frozen_heap() -> Iterator[None]:
-    """Hide the objects alive before the sweep from the cyclic collector while it runs.
-
-    vectorbt's Portfolio sits in reference cycles (its config, cached methods and
-    wrapped frames), so a call's arrays (~100 B per bar per combination) are freed only
-    by a full collection, and Python starts those by object counts, not bytes: a sweep
-    would keep several chunks alive (measured: 790 MiB added under a 512 MiB cap). A full
-    collection after each chunk fixes that, but scans every object (~0.6 s with vectorbt
-    and pandas loaded) unless the older ones are frozen (then microseconds). Everything
-    is unfrozen at the end; a caller's own ``gc.freeze()`` is left alone.
-    """
-    mine = gc.get_freeze_count() == 0
-    if mine:
-        gc.freeze()
-    try:
-        yield
-    finally:
-        if mine:
-            gc.unfreeze()
-
-
 def _sweep(combos: _Combos, runner: Runner, size: int, total: int, show: bool, desc: str) -> tuple[np.ndarray, dict, int]:
     """Run the chunks, keeping only their stats rows and freeing each chunk before the
     next; a progress bar over combinations, advanced once per chunk."""
     positions, parts, calls = [], [], 0
-    with _frozen_heap(), tqdm(total=total, desc=desc, unit="combo", disable=not show) as bar:
+    with frozen_heap(), tqdm(total=total, desc=desc, unit="combo", disable=not show) as bar:
         for chunk in combos.chunks(size):
             parts.append(runner([s for _, s in chunk]))
             positions.append(np.fromiter((p for p, _ in chunk), dtype=np.int64, count=len(chunk)))
