@@ -24,6 +24,8 @@ from workbench.engines.event import EventEngine
 from workbench.engines.vectorized import VectorizedEngine
 from workbench.errors import ParameterError, UnknownSymbolError
 from workbench.market import validate_ohlcv
+from workbench.risk.events import LimitBreached
+from workbench.risk.monitor import drift_breaches
 from workbench.strategies import BUILTINS
 from workbench.strategy.base import FunctionStrategy, Strategy
 from workbench.strategy.engine import NO_HOOKS, Engine, Hooks, check_supported
@@ -46,7 +48,7 @@ ENGINES: dict[str, Engine] = {"event": EventEngine(), "vectorized": VectorizedEn
 
 #: The keywords every use case accepts for the spec (``size`` is the spec's ``sizer``,
 #: ``instrument`` its one instrument).
-EXECUTION_KEYWORDS = ("cash", "commission", "slippage", "size", "fill_timing", "cost_basis", "account",
+EXECUTION_KEYWORDS = ("cash", "commission", "slippage", "size", "fill_timing", "cost_basis", "account", "risk",
                       "engine", "instrument", "risk_free_rate", "periods_per_year")  # fmt: skip
 
 
@@ -239,15 +241,31 @@ def run(spec: BacktestSpec, prices: pd.DataFrame | str | list[str], *, hooks: Ho
         _warn_subscribers(hooks.bus, hooks.bus.failed - failed)
     stats = summary(out.equity, out.trades["pnl"], spec.cash, spec.periods_per_year, spec.risk_free_rate,
                     positions=out.positions, fills=out.fills)  # fmt: skip
+    risk = None if out.risk is None else out.risk.result(_drift(spec, frame, out.positions, out.equity))
     result = BacktestResult(
         equity=out.equity, returns=returns_from_equity(out.equity), orders=out.orders, fills=out.fills,
         trades=out.trades, positions=out.positions, stats=stats, spec=spec,
         versions=versions(engine.name, spec.strategy), native=out.native,
         hooks={} if hooks.pre_trade_check is None else {"pre_trade_check": describe(hooks.pre_trade_check)},
+        risk=risk,
     )  # fmt: skip
     if store is not None:
         store.save(result)
     return result
+
+
+def _drift(spec: BacktestSpec, prices: pd.DataFrame, positions: pd.Series | pd.DataFrame,
+           equity: pd.Series) -> list[LimitBreached]:  # fmt: skip
+    """Caps exceeded at a close by price moves alone (position values from the curves)."""
+    if isinstance(prices.columns, pd.MultiIndex):
+        close = pd.DataFrame({i.symbol: prices[(s, "Close")].to_numpy() for s, i in zip(spec.symbols, spec.instruments, strict=True)},
+                             index=prices.index)  # fmt: skip
+    else:
+        close = pd.DataFrame({spec.instruments[0].symbol: prices["Close"].to_numpy()}, index=prices.index)
+    qty = positions.to_frame() if isinstance(positions, pd.Series) else positions
+    mult = np.array([i.multiplier for i in spec.instruments])
+    values = pd.DataFrame(qty.to_numpy() * close.to_numpy() * mult, index=prices.index)
+    return drift_breaches(spec.risk, values, equity)  # type: ignore[arg-type]
 
 
 def _warn_subscribers(bus: EventBus, n: int) -> None:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.engines.event import BrokerFactory, finish, simulated_broker
-from workbench.engines.rebalance import Costs, curves, frozen_heap, rebalance_to_target
+from workbench.engines.rebalance import Costs, curves, frozen_heap, guarded, rebalance_to_target
 from workbench.errors import ParameterError
 from workbench.strategy.base import BarStrategy
 from workbench.strategy.engine import NO_HOOKS, Hooks, Run
@@ -257,10 +257,21 @@ def _bar_loop(
     idx = prices.index
     n = len(idx)
     portfolio = Portfolio(spec.cash, instrument.currency, spec.cost_basis, account=spec.account)
-    broker = broker_factory(portfolio, spec, hooks)
+    broker, watch = guarded(broker_factory(portfolio, spec, hooks), portfolio, spec.risk, hooks.bus,
+                            idx, prices["Close"].to_numpy(dtype="float64")[:, None],
+                            np.array([instrument.multiplier]))  # fmt: skip
     costs = Costs(spec.commission, spec.slippage)
     sizer = spec.sizer
     ctx = BarContext(prices, broker, portfolio, instrument, strategy.init(prices))
+    at_open = [False]  # the engine is acting at a bar's open (its orders are checked there)
+    if watch is not None:
+
+        def catch_up() -> None:  # on_bar's orders are checked at this close, drawdown included
+            if not at_open[0]:
+                portfolio.mark(instrument.symbol, float(ctx._c[ctx.i]))
+                watch.upto(ctx.i, portfolio.cash, portfolio.quantity(instrument))
+
+        broker.before_check = catch_up  # type: ignore[attr-defined]
     o, h, lo, c, v = ctx._o, ctx._h, ctx._l, ctx._c, ctx._v
     sym = instrument.symbol
     protection = _Protection()
@@ -275,6 +286,9 @@ def _bar_loop(
             ts = idx[i]
             bar = Bar(ts, float(o[i]), float(h[i]), float(lo[i]), float(c[i]), float(v[i]))
             q0 = portfolio.quantity(instrument)
+            if watch is not None:
+                watch.upto(i - 1, portfolio.cash, q0)
+            at_open[0] = True
             portfolio.mark(sym, bar.open)
             if working:
                 broker.on_bar(instrument, bar)
@@ -296,6 +310,7 @@ def _bar_loop(
             snap_i.append(i)
             snap_cash.append(portfolio.cash)
             snap_qty.append(q1)
+            at_open[0] = False
             working = broker.has_open_orders
         ctx.i = i
         on_bar(ctx)
@@ -304,4 +319,6 @@ def _bar_loop(
             working = broker.has_open_orders
     broker.expire_all(idx[-1])
     portfolio.mark(sym, float(c[-1]))
+    if watch is not None:  # the log shows a state change after the last order too
+        watch.upto(n - 1, portfolio.cash, portfolio.quantity(instrument))
     return finish(broker, portfolio, *curves(idx, c, instrument, spec.cash, snap_i, snap_cash, snap_qty))

@@ -24,7 +24,15 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from workbench.engines.rebalance import Costs, curves, fill_cost, gc_paused, rebalance_to_target
+from workbench.engines.rebalance import (
+    Costs,
+    EquityWatch,
+    curves,
+    fill_cost,
+    gc_paused,
+    guarded,
+    rebalance_to_target,
+)
 from workbench.strategy.engine import NO_HOOKS, Hooks, Run
 from workbench.strategy.spec import BacktestSpec
 from workbench.strategy.targets import check_target, check_weights
@@ -77,7 +85,8 @@ def finish(broker: Broker, portfolio: Portfolio, equity: pd.Series, positions: p
     def tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         return orders_frame(broker.orders), fills_frame(broker.fills_since(0)), portfolio.trades_frame()
 
-    return Run(equity=equity, positions=positions, tables=tables, native=broker)
+    return Run(equity=equity, positions=positions, tables=tables, native=broker,
+               risk=getattr(broker, "monitor", None))  # fmt: skip
 
 
 class EventEngine:
@@ -119,15 +128,17 @@ def run_targets(
     """Trade ``instrument`` so its position follows ``target`` (+1 long, 0 flat, -1 short)."""
     tgt = check_target(target, prices.index)
     portfolio = Portfolio(spec.cash, instrument.currency, spec.cost_basis, account=spec.account)
-    broker = broker_factory(portfolio, spec, hooks)
+    close = prices["Close"].to_numpy(dtype="float64")[:, None]
+    broker, watch = guarded(broker_factory(portfolio, spec, hooks), portfolio, spec.risk, hooks.bus,
+                            prices.index, close, np.array([instrument.multiplier]))  # fmt: skip
     with gc_paused(engine_only(spec, hooks, broker_factory)):
-        equity, positions = _target_loop(prices, tgt, instrument, spec, broker, portfolio)
+        equity, positions = _target_loop(prices, tgt, instrument, spec, broker, portfolio, watch)
     return finish(broker, portfolio, equity, positions)
 
 
 def _target_loop(
     prices: pd.DataFrame, tgt: np.ndarray, instrument: Instrument, spec: BacktestSpec,
-    broker: Broker, portfolio: Portfolio,
+    broker: Broker, portfolio: Portfolio, watch: EquityWatch | None,
 ) -> tuple[pd.Series, pd.Series]:  # fmt: skip
     idx = prices.index
     n = len(idx)
@@ -153,6 +164,8 @@ def _target_loop(
     while k < n:
         ts = stamps[k] if k in stamps else idx[k]
         bar = Bar(ts, float(o[k]), float(h[k]), float(lo[k]), float(c[k]), float(v[k]))
+        if watch is not None:  # the drawdown rule sees every close up to the last one
+            watch.upto(k - 1, portfolio.cash, portfolio.quantity(instrument))
         portfolio.mark(sym, bar.open)
         if broker.has_open_orders:
             broker.on_bar(instrument, bar)
@@ -172,6 +185,8 @@ def _target_loop(
         k = k + 1 if broker.has_open_orders else nxt
     broker.expire_all(idx[-1])
     portfolio.mark(sym, c[-1])
+    if watch is not None:  # the log shows a state change after the last order too
+        watch.upto(n - 1, portfolio.cash, portfolio.quantity(instrument))
     return curves(idx, c, instrument, spec.cash, snap_i, snap_cash, snap_qty)
 
 
@@ -203,15 +218,17 @@ def run_weights(
     names = [str(c) for c in weights.columns]
     W = check_weights(weights, panel.index, names)
     portfolio = Portfolio(spec.cash, instruments[0].currency, spec.cost_basis, account=BuysFromCash())
-    broker = broker_factory(portfolio, spec, hooks)
+    close = np.column_stack([panel[(s, "Close")].to_numpy(dtype="float64") for s in names])
+    broker, watch = guarded(broker_factory(portfolio, spec, hooks), portfolio, spec.risk, hooks.bus,
+                            panel.index, close, np.array([i.multiplier for i in instruments]))  # fmt: skip
     with gc_paused(engine_only(spec, hooks, broker_factory)):
-        equity, positions = _weights_loop(panel, W, names, instruments, spec, broker, portfolio)
+        equity, positions = _weights_loop(panel, W, names, instruments, spec, broker, portfolio, watch)
     return finish(broker, portfolio, equity, positions)
 
 
 def _weights_loop(
     panel: pd.DataFrame, W: np.ndarray, names: list[str], instruments: list[Instrument],
-    spec: BacktestSpec, broker: Broker, portfolio: Portfolio,
+    spec: BacktestSpec, broker: Broker, portfolio: Portfolio, watch: EquityWatch | None,
 ) -> tuple[pd.Series, pd.DataFrame]:  # fmt: skip
     idx = panel.index
     n = len(idx)
@@ -233,6 +250,8 @@ def _weights_loop(
     for s, k in zip(rows.tolist(), exec_bars.tolist(), strict=True):
         qty[last:k] = q_now
         cash_arr[last:k] = cash_now
+        if watch is not None:
+            watch.upto(k - 1, cash_now, q_now)
         px = c[k] if close_mode else o[k]
         for j, inst in enumerate(instruments):
             portfolio.mark(inst.symbol, px[j])
@@ -245,6 +264,8 @@ def _weights_loop(
         last = k
     qty[last:] = q_now
     cash_arr[last:] = cash_now
+    if watch is not None:
+        watch.upto(n - 1, cash_now, q_now)
     broker.expire_all(idx[-1])
     equity = pd.Series(cash_arr + (qty * c * mult).sum(axis=1), index=idx, name="equity")
     return equity, pd.DataFrame(qty, index=idx, columns=[i.symbol for i in instruments])

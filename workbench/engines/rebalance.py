@@ -8,20 +8,25 @@ port only, so a paper or live broker can sit where the simulated one does.
 from __future__ import annotations
 
 import gc
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
 
+from workbench.risk.gate import RiskGate
+from workbench.risk.monitor import RiskMonitor
+from workbench.risk.profile import RiskProfile
 from workbench.trading.broker import Broker
 from workbench.trading.costs import Bar, CommissionModel, SlippageModel, fill_price
 from workbench.trading.enums import OrderType, Side
+from workbench.trading.events import EventBus
 from workbench.trading.portfolio import Portfolio
 from workbench.trading.sizing import Sizer
 from workbench.trading.values import Instrument
 
-__all__ = ["gc_paused", "frozen_heap", "curves", "fill_cost", "rebalance_to_target", "reversal_budget", "Costs"]
+__all__ = ["EquityWatch", "guarded", "gc_paused", "frozen_heap", "curves", "fill_cost", "rebalance_to_target", "reversal_budget", "Costs"]
 
 
 class Costs:
@@ -32,6 +37,41 @@ class Costs:
     def __init__(self, commission: CommissionModel, slippage: SlippageModel) -> None:
         self.commission = commission
         self.slippage = slippage
+
+
+class EquityWatch:
+    """Feeds a :class:`~workbench.risk.monitor.RiskMonitor` the equity at every close, also
+    on the bars an engine skips: between two visits cash and quantities are constant, so
+    the closes since the last update give the equity exactly, one numpy slice per span."""
+
+    __slots__ = ("monitor", "idx", "close", "mult", "last")
+
+    def __init__(self, monitor: RiskMonitor, idx: pd.Index, close: np.ndarray, mult: np.ndarray) -> None:
+        self.monitor, self.idx, self.close, self.mult, self.last = monitor, idx, close, mult, 0
+
+    def upto(self, i: int, cash: float, qty: np.ndarray | float) -> None:
+        """Observe the closes ``last .. i`` held with ``cash`` and ``qty`` (constant there)."""
+        if i < self.last:
+            return
+        span = self.close[self.last : i + 1]
+        equity = cash + (span * (np.asarray(qty, dtype="float64") * self.mult)).sum(axis=1)
+        self.monitor.observe(self.idx[self.last : i + 1], equity)
+        self.last = i + 1
+
+
+def guarded(
+    broker: Broker, portfolio: Portfolio, risk: RiskProfile | None, bus: EventBus | None,
+    idx: pd.Index, close: np.ndarray, mult: np.ndarray,
+) -> tuple[Broker, EquityWatch | None]:  # fmt: skip
+    """``broker`` behind a :class:`~workbench.risk.gate.RiskGate` when there is a profile
+    (orders checked at the latest mark: the engines mark the price they act at first),
+    with the watch that feeds the drawdown rule; else ``broker`` itself."""
+    if risk is None:
+        return broker, None
+    monitor = RiskMonitor(risk, bus)
+    marks = portfolio.marks
+    gate = RiskGate(broker, portfolio, monitor, lambda inst: marks.get(inst.symbol, math.nan), bus)
+    return gate, EquityWatch(monitor, idx, close, mult)
 
 
 @contextmanager

@@ -270,6 +270,8 @@ class VectorizedEngine:
             return "a pre-trade check hook (vectorbt sizes inside its own loop); use engine='event'"
         if hooks.bus is not None:
             return "an event bus (vectorbt emits no order events); use engine='event'"
+        if spec.risk is not None:
+            return "a risk profile (its checks run on every order, inside vectorbt's own loop); use engine='event'"
         if type(spec.account) is not CashAccount:
             return f"account {spec.account!r} (vectorbt runs a cash account); use engine='event'"
         if spec.strategy.kind == "signal":

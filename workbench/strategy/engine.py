@@ -58,14 +58,15 @@ class Run:
     ``equity`` is marked at each close; ``positions`` is the signed quantity held at each
     close (a Series for one instrument, a DataFrame for a panel); ``orders``, ``fills``
     and ``trades`` have the same columns whichever engine ran; ``native`` is the engine's
-    own object (the broker, or vectorbt's Portfolio) for anything beyond this.
+    own object (the broker, or vectorbt's Portfolio) for anything beyond this; ``risk`` is
+    the run's :class:`~workbench.risk.monitor.RiskMonitor` when the spec has a profile.
 
     The tables are given directly, or as ``tables``: a function building all three, called
     on first access (as vectorbt's ``records_readable`` is), so a caller that needs only
     the curves (a sweep, a benchmark of the engine loop) does not pay for them.
     """
 
-    __slots__ = ("equity", "positions", "native", "_tables", "_built")
+    __slots__ = ("equity", "positions", "native", "risk", "_tables", "_built")
 
     def __init__(
         self,
@@ -77,11 +78,12 @@ class Run:
         trades: pd.DataFrame | None = None,
         tables: Callable[[], Tables] | None = None,
         native: Any = None,
+        risk: Any = None,
     ) -> None:
         given = (orders, fills, trades)
         if (tables is None) == any(t is None for t in given):
             raise TypeError("a Run needs either orders, fills and trades, or tables (not both)")
-        self.equity, self.positions, self.native = equity, positions, native
+        self.equity, self.positions, self.native, self.risk = equity, positions, native, risk
         self._tables = tables
         self._built: Tables | None = None if tables is not None else given  # type: ignore[assignment]
 

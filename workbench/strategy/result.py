@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from workbench.risk.monitor import RiskLog
 from workbench.strategy.ids import stable_id
 from workbench.strategy.metrics import STAT_CONVENTIONS
 from workbench.strategy.spec import BacktestSpec
@@ -24,7 +25,8 @@ class BacktestResult:
     :class:`~workbench.strategy.spec.BacktestSpec` that produced it (bound to the data)
     and ``id`` is its id; ``versions`` lists the libraries that computed it; ``native`` is
     the engine's own object (the broker, or vectorbt's Portfolio), not stored; ``hooks``
-    describes a pre-trade check that ran (part of :attr:`run_id`; a bus only watches).
+    describes a pre-trade check that ran (part of :attr:`run_id`; a bus only watches);
+    ``risk`` is the risk log when the spec has a risk profile.
     """
 
     equity: pd.Series
@@ -37,6 +39,7 @@ class BacktestResult:
     spec: BacktestSpec
     versions: dict[str, str] = field(default_factory=dict)
     hooks: dict[str, Any] = field(default_factory=dict)
+    risk: RiskLog | None = None
     conventions: dict[str, str] = field(default_factory=lambda: dict(STAT_CONVENTIONS))
     native: Any = field(default=None, repr=False)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.errors import ParameterError
+from workbench.risk.profile import RiskProfile
 from workbench.strategy.base import Strategy
 from workbench.strategy.ids import describe, stable_id
 from workbench.strategy.metrics import check_periods_per_year, check_risk_free_rate
@@ -89,6 +90,8 @@ class BacktestSpec:
         FIFO (default), LIFO or AVERAGE lot matching for closed trades.
     account : AccountPolicy
         The buying-power rule: ``CashAccount()`` (default) or ``MarginAccount(...)``.
+    risk : RiskProfile, optional
+        Limits every order must pass before it reaches the broker, and a drawdown rule.
     engine : str
         Which engine runs it; not part of :attr:`id`.
     instruments : tuple of Instrument
@@ -114,6 +117,7 @@ class BacktestSpec:
     fill_timing: FillTiming = FillTiming.NEXT_OPEN
     cost_basis: CostBasisMethod = CostBasisMethod.FIFO
     account: AccountPolicy = field(default_factory=CashAccount)
+    risk: RiskProfile | None = None
     engine: str = "event"
     instruments: tuple[Instrument, ...] = ()
     risk_free_rate: float = 0.0
@@ -137,6 +141,8 @@ class BacktestSpec:
             raise ParameterError(f"engine must be an engine name, got engine={self.engine!r}")
         if not hasattr(self.account, "check_fill"):
             raise ParameterError(f"account must be an account policy (CashAccount(), MarginAccount(...)), got {self.account!r}")
+        if self.risk is not None and not isinstance(self.risk, RiskProfile):
+            raise ParameterError(f"risk must be a RiskProfile(limits=...), got risk={self.risk!r}")
         fix("instruments", tuple(self.instruments))
         if not all(isinstance(i, Instrument) for i in self.instruments):
             raise ParameterError(f"instruments must be Instrument values, got {self.instruments!r}")
@@ -182,6 +188,7 @@ class BacktestSpec:
             "fill_timing": self.fill_timing.name,
             "cost_basis": self.cost_basis.name,
             "account": describe(self.account),
+            "risk": describe(self.risk),
             "risk_free_rate": self.risk_free_rate,
             "periods_per_year": self.periods_per_year,
             "engine": self.engine,

@@ -84,4 +84,5 @@ def _copy(result: BacktestResult) -> BacktestResult:
         fills=frame(result.fills), trades=frame(result.trades), positions=frame(result.positions),
         stats=frame(result.stats), versions=dict(result.versions), hooks=dict(result.hooks),
         conventions=dict(result.conventions), native=None,
+        risk=None if result.risk is None else dataclasses.replace(result.risk, events=result.risk.events.copy(deep=True)),
     )  # fmt: skip

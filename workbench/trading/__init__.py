@@ -23,7 +23,13 @@ from workbench.trading.enums import (
     Side,
     TimeInForce,
 )
-from workbench.trading.events import EventBus, HandlerFailure, OrderModified, OrderTriggered
+from workbench.trading.events import (
+    EventBus,
+    HandlerFailure,
+    OrderDenied,
+    OrderModified,
+    OrderTriggered,
+)
 from workbench.trading.frames import fills_frame, orders_frame
 from workbench.trading.orders import Fill, Order
 from workbench.trading.portfolio import Portfolio
@@ -36,7 +42,7 @@ __all__ = [
     "AccountPolicy", "AccountState", "AllEquity", "AssetClass", "Bar", "Broker", "BuysFromCash",
     "CashAccount", "CostBasisMethod", "EventBus", "Fill", "FillTiming", "FixedBps",
     "FixedPerOrder", "FixedQuantity", "HalfSpread", "HandlerFailure", "Instrument",
-    "MarginAccount", "Money", "NoCommission", "NoSlippage", "Order", "OrderModified",
+    "MarginAccount", "Money", "NoCommission", "NoSlippage", "Order", "OrderDenied", "OrderModified",
     "OrderStatus", "OrderTriggered", "OrderType", "PerShare", "PercentOfEquity",
     "PercentOfNotional", "Percentage", "Portfolio", "PortfolioView", "Position", "PositionSide",
     "PreTradeCheck", "Quantity", "Side", "SimulatedBroker", "TimeInForce", "TimePeriod",

@@ -100,6 +100,8 @@ class OrderStatus(_ParseMixin, Enum):
     CANCELLED = "CANCELLED"
     REJECTED = "REJECTED"
     EXPIRED = "EXPIRED"
+    #: refused by the account's own risk profile before it reached the venue (not a venue rejection)
+    DENIED = "DENIED"
 
     @property
     def is_terminal(self) -> bool:
@@ -111,7 +113,7 @@ class OrderStatus(_ParseMixin, Enum):
 
 
 _TERMINAL = frozenset(
-    {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
+    {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED, OrderStatus.DENIED}
 )
 
 

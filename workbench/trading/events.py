@@ -25,6 +25,7 @@ __all__ = [
     "OrderPlaced",
     "OrderAccepted",
     "OrderRejected",
+    "OrderDenied",
     "OrderTriggered",
     "OrderModified",
     "OrderFilled",
@@ -70,6 +71,16 @@ class OrderAccepted(Event):
 class OrderRejected(Event):
     order_id: str
     reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OrderDenied(Event):
+    """The account's risk profile refused the order before it reached the broker; ``limit``
+    names the rule (a venue's refusal is :class:`OrderRejected`)."""
+
+    order_id: str
+    reason: str
+    limit: str
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -35,6 +35,7 @@ from workbench.trading.events import (
     Event,
     OrderAccepted,
     OrderCancelled,
+    OrderDenied,
     OrderExpired,
     OrderFilled,
     OrderModified,
@@ -56,7 +57,7 @@ def _is_number(value: object) -> bool:
 
 LEGAL_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.PENDING: frozenset(
-        {OrderStatus.ACCEPTED, OrderStatus.REJECTED, OrderStatus.CANCELLED}
+        {OrderStatus.ACCEPTED, OrderStatus.REJECTED, OrderStatus.CANCELLED, OrderStatus.DENIED}
     ),
     OrderStatus.ACCEPTED: frozenset(
         {
@@ -208,6 +209,13 @@ class Order:
         if not reason:
             raise InvalidValueError("a rejection needs a reason")
         return self._emit(OrderRejected(ts=ts, order_id=self.order_id, reason=reason))
+
+    def deny(self, ts: pd.Timestamp, reason: str, limit: str) -> OrderDenied:
+        """The risk profile refused this order before the broker saw it (PENDING -> DENIED)."""
+        self._guard(OrderStatus.DENIED, "deny")
+        if not reason or not limit:
+            raise InvalidValueError("a denial needs a reason and the limit that denied it")
+        return self._emit(OrderDenied(ts=ts, order_id=self.order_id, reason=reason, limit=limit))
 
     def cancel(self, ts: pd.Timestamp, reason: str = "cancelled by request") -> OrderCancelled:
         self._guard(OrderStatus.CANCELLED, "cancel")
@@ -386,6 +394,8 @@ class Order:
             self.status = OrderStatus.ACCEPTED
         elif isinstance(event, OrderRejected):
             self.status, self.reason = OrderStatus.REJECTED, event.reason
+        elif isinstance(event, OrderDenied):
+            self.status, self.reason = OrderStatus.DENIED, event.reason
         elif isinstance(event, OrderCancelled):
             self.status, self.reason = OrderStatus.CANCELLED, event.reason
         elif isinstance(event, OrderExpired):

@@ -1,0 +1,256 @@
+"""Pre-trade limits: small policy objects, one rule each (zipline's ``controls.py`` style).
+
+Each limit answers ``check(proposal) -> Breach | None`` for one proposed order, seen with
+the account as it stands and the order's expected price. Conventions every limit follows:
+
+- exposure is marked at the expected price for the order's instrument and at the latest
+  marks for the others; weights and leverage are fractions of current equity;
+- a limit never blocks an order that only *reduces* a position (closing is always allowed,
+  so a breach caused by prices moving can be traded out of); order-size limits apply to
+  every order that opens or adds;
+- a breach names the limit, the value and the threshold, so a denial is self-explaining.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from workbench.errors import ParameterError
+from workbench.trading.broker import PortfolioView
+from workbench.trading.orders import Order
+
+__all__ = [
+    "Proposal", "Breach", "Limit", "MaxOrderNotional", "MaxOrderQuantity", "MaxPositionWeight",
+    "MaxGrossLeverage", "MaxNetLeverage", "LongOnly", "MaxOrdersPerDay",
+]  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """One order as the limits see it: before/after position, exposure and equity."""
+
+    order: Order
+    price: float
+    q0: float  # signed quantity held before
+    q1: float  # signed quantity held after a complete fill
+    equity: float
+    gross_after: float
+    net_after: float
+    orders_today: int  # orders already let through on this UTC date
+
+    @classmethod
+    def of(cls, order: Order, price: float, book: PortfolioView, orders_today: int = 0) -> Proposal:
+        inst = order.instrument
+        m = inst.multiplier
+        q0 = book.quantity(inst)
+        q1 = q0 + order.side.sign * order.quantity
+        mark0 = book.marks.get(inst.symbol, price) if hasattr(book, "marks") else price
+        gross = book.gross_exposure() - abs(q0 * mark0 * m) + abs(q1 * price * m)
+        net = book.market_value() - q0 * mark0 * m + q1 * price * m
+        return cls(order, price, q0, q1, book.equity, gross, net, orders_today)
+
+    @property
+    def reduces_only(self) -> bool:
+        """True when the order only brings the position closer to flat (never past it)."""
+        return abs(self.q1) <= abs(self.q0) + 1e-12 and self.q0 * self.q1 >= 0
+
+    @property
+    def notional(self) -> float:
+        return self.order.quantity * self.price * self.order.instrument.multiplier
+
+
+@dataclass(frozen=True, slots=True)
+class Breach:
+    limit: str
+    value: float
+    threshold: float
+    message: str
+
+    @property
+    def usage(self) -> float:
+        return self.value / self.threshold if self.threshold else math.inf
+
+
+@runtime_checkable
+class Limit(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def check(self, p: Proposal) -> Breach | None: ...
+
+    def usage(self, p: Proposal) -> float:
+        """How much of the limit this order would use (1.0 = at the threshold)."""
+        ...
+
+
+def _positive(owner: str, field: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (math.isfinite(value) and value > 0):
+        raise ParameterError(f"{owner}: {field} must be a finite number > 0, got {field}={value!r}")
+    return float(value)
+
+
+def _equity(p: Proposal) -> float:
+    return p.equity if p.equity > 0 else math.nan  # no equity: every exposure is over any cap
+
+
+class _Threshold:
+    """A limit on one number of the proposal: breached when ``value > threshold``."""
+
+    __slots__ = ()
+    threshold: float
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def value(self, p: Proposal) -> float:
+        raise NotImplementedError
+
+    def usage(self, p: Proposal) -> float:
+        v = self.value(p)
+        return v / self.threshold if math.isfinite(v) else math.inf
+
+    def check(self, p: Proposal) -> Breach | None:
+        if p.reduces_only:
+            return None
+        v = self.value(p)
+        if v <= self.threshold * (1 + 1e-12) and math.isfinite(v):
+            return None
+        return Breach(self.name, v, self.threshold,
+                      f"{self.name}: {self.label} {v:,.6g} > {self.threshold:,.6g}")  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class MaxOrderNotional(_Threshold):
+    """Order value (quantity × expected price × multiplier) at most ``limit``."""
+
+    limit: float
+    label = "order notional"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "limit", _positive("MaxOrderNotional", "limit", self.limit))
+
+    @property
+    def threshold(self) -> float:  # type: ignore[override]
+        return self.limit
+
+    def value(self, p: Proposal) -> float:
+        return p.notional
+
+
+@dataclass(frozen=True, slots=True)
+class MaxOrderQuantity(_Threshold):
+    """Order quantity at most ``limit`` units."""
+
+    limit: float
+    label = "order quantity"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "limit", _positive("MaxOrderQuantity", "limit", self.limit))
+
+    @property
+    def threshold(self) -> float:  # type: ignore[override]
+        return self.limit
+
+    def value(self, p: Proposal) -> float:
+        return p.order.quantity
+
+
+@dataclass(frozen=True, slots=True)
+class MaxPositionWeight(_Threshold):
+    """|position value after the fill| / equity at most ``limit`` (0.2 = 20%)."""
+
+    limit: float
+    label = "position weight"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "limit", _positive("MaxPositionWeight", "limit", self.limit))
+
+    @property
+    def threshold(self) -> float:  # type: ignore[override]
+        return self.limit
+
+    def value(self, p: Proposal) -> float:
+        return abs(p.q1 * p.price * p.order.instrument.multiplier) / _equity(p)
+
+
+@dataclass(frozen=True, slots=True)
+class MaxGrossLeverage(_Threshold):
+    """Σ|position values| after the fill / equity at most ``limit`` (1.0 = unlevered)."""
+
+    limit: float
+    label = "gross leverage"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "limit", _positive("MaxGrossLeverage", "limit", self.limit))
+
+    @property
+    def threshold(self) -> float:  # type: ignore[override]
+        return self.limit
+
+    def value(self, p: Proposal) -> float:
+        return p.gross_after / _equity(p)
+
+
+@dataclass(frozen=True, slots=True)
+class MaxNetLeverage(_Threshold):
+    """|Σ signed position values| after the fill / equity at most ``limit``."""
+
+    limit: float
+    label = "net leverage"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "limit", _positive("MaxNetLeverage", "limit", self.limit))
+
+    @property
+    def threshold(self) -> float:  # type: ignore[override]
+        return self.limit
+
+    def value(self, p: Proposal) -> float:
+        return abs(p.net_after) / _equity(p)
+
+
+@dataclass(frozen=True, slots=True)
+class LongOnly:
+    """No short position: an order that would leave the position below zero is denied
+    (a reversal from long to short is one order, so it is denied whole)."""
+
+    @property
+    def name(self) -> str:
+        return "LongOnly"
+
+    def usage(self, p: Proposal) -> float:
+        return 1.0 if p.q1 < -1e-12 else 0.0
+
+    def check(self, p: Proposal) -> Breach | None:
+        if p.q1 >= -1e-12 or p.reduces_only:
+            return None
+        return Breach("LongOnly", p.q1, 0.0, f"LongOnly: position after the order {p.q1:g} < 0")
+
+
+@dataclass(frozen=True, slots=True)
+class MaxOrdersPerDay:
+    """At most ``limit`` orders let through per UTC date (reducing orders included: this
+    limit is about activity, not exposure)."""
+
+    limit: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1:
+            raise ParameterError(f"MaxOrdersPerDay: limit must be an int >= 1, got limit={self.limit!r}")
+
+    @property
+    def name(self) -> str:
+        return "MaxOrdersPerDay"
+
+    def usage(self, p: Proposal) -> float:
+        return (p.orders_today + 1) / self.limit
+
+    def check(self, p: Proposal) -> Breach | None:
+        if p.orders_today < self.limit:
+            return None
+        return Breach("MaxOrdersPerDay", p.orders_today + 1, self.limit,
+                      f"MaxOrdersPerDay: order {p.orders_today + 1} today > {self.limit}")  # fmt: skip

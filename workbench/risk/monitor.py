@@ -1,0 +1,181 @@
+"""The RiskMonitor: a RiskProfile's state during one run, and its risk log.
+
+It answers the pre-trade question for every order (:meth:`RiskMonitor.check`), watches
+equity for the drawdown rule (:meth:`RiskMonitor.observe`), and keeps every decision that
+matters as a risk event: denials (``RiskCheckFailed``), state changes
+(``TradingStateChanged``) and, from a finished run's curves, limits breached by price
+moves (``LimitBreached``, :func:`drift_breaches`). Passed checks are counted and published
+on the bus, not logged (one per order would swamp the log).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.risk.events import (
+    LimitBreached,
+    RiskCheckFailed,
+    RiskCheckPassed,
+    TradingStateChanged,
+)
+from workbench.risk.limits import Breach, MaxGrossLeverage, MaxPositionWeight, Proposal
+from workbench.risk.profile import DrawdownAction, RiskLevel, RiskProfile, TradingState
+from workbench.trading.broker import PortfolioView
+from workbench.trading.events import Event, EventBus
+from workbench.trading.orders import Order
+
+__all__ = ["RiskMonitor", "RiskLog", "drift_breaches", "RISK_LOG_COLUMNS"]
+
+RISK_LOG_COLUMNS = ["ts", "event", "order_id", "limit", "value", "threshold", "detail"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RiskLog:
+    """What the risk profile did in one run: every denial, state change and drift breach
+    (``events``, in time order), the final trading state, the highest risk level reached,
+    and how many orders passed and were denied."""
+
+    events: pd.DataFrame
+    state: str
+    level: str
+    passed: int
+    denied: int
+
+    def __repr__(self) -> str:
+        return (f"<RiskLog {self.state}, level {self.level}: {self.passed} orders passed, {self.denied} denied, "
+                f"{len(self.events)} events>")  # fmt: skip
+
+
+class RiskMonitor:
+    """One run's risk state (see the module notes)."""
+
+    def __init__(self, profile: RiskProfile, bus: EventBus | None = None) -> None:
+        self.profile = profile
+        self.bus = bus
+        self.state = TradingState.ACTIVE
+        self.log: list[Event] = []
+        self.passed = 0
+        self.denied = 0
+        self.peak = -math.inf
+        self.max_usage = 0.0
+        self._day: object = None
+        self._today = 0
+
+    # -- pre-trade ------------------------------------------------------------------------
+    def check(self, order: Order, price: float, book: PortfolioView) -> Breach | None:
+        """The first rule ``order`` breaks (trading state first, then the limits in the
+        profile's order), or None; a pass counts against today's order budget."""
+        day = pd.Timestamp(order.ts).date()
+        if day != self._day:
+            self._day, self._today = day, 0
+        p = Proposal.of(order, price, book, self._today)
+        breach = self._state_breach(p) or self._limit_breach(p)
+        if breach is None:
+            self._today += 1
+            self.passed += 1
+            if self.bus is not None:
+                self.bus.publish(RiskCheckPassed(ts=order.ts, order_id=order.order_id))
+        else:
+            self.denied += 1
+            self._emit(RiskCheckFailed(ts=order.ts, order_id=order.order_id, limit=breach.limit,
+                                       value=float(breach.value), threshold=float(breach.threshold),
+                                       reason=breach.message))  # fmt: skip
+        return breach
+
+    def _state_breach(self, p: Proposal) -> Breach | None:
+        if self.state is TradingState.HALTED:
+            return Breach("TradingState", 1.0, 0.0, "trading is HALTED (drawdown limit)")
+        if self.state is TradingState.REDUCING_ONLY and not p.reduces_only:
+            return Breach("TradingState", abs(p.q1), abs(p.q0),
+                          f"trading is REDUCING_ONLY: the order takes |position| from {abs(p.q0):g} to {abs(p.q1):g}")  # fmt: skip
+        return None
+
+    def _limit_breach(self, p: Proposal) -> Breach | None:
+        for limit in self.profile.limits:
+            usage = limit.usage(p) if not p.reduces_only else 0.0
+            self.max_usage = max(self.max_usage, usage if math.isfinite(usage) else math.inf)
+            breach = limit.check(p)
+            if breach is not None:
+                return breach
+        return None
+
+    @property
+    def level(self) -> RiskLevel:
+        """The highest level any order of the run reached (CRITICAL once one was denied)."""
+        return RiskLevel.CRITICAL if self.denied else RiskLevel.of_usage(self.max_usage)
+
+    # -- the drawdown rule ----------------------------------------------------------------
+    def observe(self, stamps: pd.Index, equity: np.ndarray) -> None:
+        """Equity at consecutive closes (any number at once): the running peak moves on and
+        the first close at ``max_drawdown`` below it changes the trading state."""
+        limit = self.profile.max_drawdown
+        if limit is None or self.state is not TradingState.ACTIVE or len(equity) == 0:
+            return
+        peaks = np.maximum.accumulate(np.maximum(equity, self.peak))
+        hit = np.flatnonzero(equity <= peaks * (1.0 - limit))
+        self.peak = float(peaks[-1])
+        if len(hit):
+            i = int(hit[0])
+            new = TradingState.HALTED if self.profile.drawdown_action is DrawdownAction.HALT else TradingState.REDUCING_ONLY
+            dd = 1.0 - float(equity[i]) / float(peaks[i])
+            self._set_state(stamps[i], new, f"drawdown {dd:.2%} from the peak {peaks[i]:,.2f} reached max_drawdown {limit:.2%}")
+
+    def _set_state(self, ts: Any, new: TradingState, reason: str) -> None:
+        old, self.state = self.state, new
+        self._emit(TradingStateChanged(ts=ts, old=old.value, new=new.value, reason=reason))
+
+    def _emit(self, event: Event) -> None:
+        self.log.append(event)
+        if self.bus is not None:
+            self.bus.publish(event)
+
+    # -- the log ----------------------------------------------------------------------------
+    def result(self, extra: list[Event] | None = None) -> RiskLog:
+        return RiskLog(events=self.frame(extra), state=self.state.value, level=self.level.name,
+                       passed=self.passed, denied=self.denied)  # fmt: skip
+
+    def frame(self, extra: list[Event] | None = None) -> pd.DataFrame:
+        """The risk log as a table, in time order (denials, state changes, breaches)."""
+        rows = [_row(e) for e in [*self.log, *(extra or [])]]
+        out = pd.DataFrame(rows, columns=RISK_LOG_COLUMNS)
+        return out.sort_values("ts", kind="stable").reset_index(drop=True) if len(out) else out
+
+
+def _row(e: Event) -> dict[str, Any]:
+    if isinstance(e, RiskCheckFailed):
+        return {"ts": e.ts, "event": "RiskCheckFailed", "order_id": e.order_id, "limit": e.limit,
+                "value": e.value, "threshold": e.threshold, "detail": e.reason}  # fmt: skip
+    if isinstance(e, LimitBreached):
+        return {"ts": e.ts, "event": "LimitBreached", "order_id": "", "limit": e.limit,
+                "value": e.value, "threshold": e.threshold, "detail": "price moves, no order"}  # fmt: skip
+    assert isinstance(e, TradingStateChanged)
+    return {"ts": e.ts, "event": "TradingStateChanged", "order_id": "", "limit": "TradingState",
+            "value": math.nan, "threshold": math.nan, "detail": f"{e.old} -> {e.new}: {e.reason}"}  # fmt: skip
+
+
+def drift_breaches(profile: RiskProfile, values: pd.DataFrame, equity: pd.Series) -> list[LimitBreached]:
+    """Position-weight and gross-leverage caps exceeded at a close with no order: the
+    first close of each episode over the cap (``values``: signed position values at each
+    close, one column per instrument). Computed from the finished curves, so it sees every
+    bar, including those an engine skipped."""
+    eq = equity.to_numpy(dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weights = np.abs(values.to_numpy(dtype="float64")) / eq[:, None]
+    out: list[LimitBreached] = []
+    for limit in profile.limits:
+        if isinstance(limit, MaxPositionWeight):
+            series = np.nanmax(weights, axis=1) if weights.shape[1] else np.zeros(len(eq))
+        elif isinstance(limit, MaxGrossLeverage):
+            series = np.nansum(weights, axis=1)
+        else:
+            continue
+        over = series > limit.threshold * (1 + 1e-9)
+        starts = np.flatnonzero(over & ~np.concatenate(([False], over[:-1])))
+        out += [LimitBreached(ts=equity.index[i], limit=limit.name, value=float(series[i]),
+                              threshold=limit.threshold) for i in starts]  # fmt: skip
+    return out
