@@ -53,9 +53,11 @@ class EquityWatch:
         """Observe the closes ``last .. i`` held with ``cash`` and ``qty`` (constant there)."""
         if i < self.last:
             return
-        span = self.close[self.last : i + 1]
-        equity = cash + (span * (np.asarray(qty, dtype="float64") * self.mult)).sum(axis=1)
-        self.monitor.observe(self.idx[self.last : i + 1], equity)
+        if self.monitor.watching:
+            span = self.close[self.last : i + 1]
+            value = np.asarray(qty, dtype="float64") * self.mult
+            equity = cash + (span[:, 0] * value[0] if len(value) == 1 else span @ value)
+            self.monitor.observe(self.idx, equity, self.last)
         self.last = i + 1
 
 

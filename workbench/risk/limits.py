@@ -27,38 +27,31 @@ __all__ = [
 ]  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
 class Proposal:
     """One order as the limits see it: before/after position, exposure and equity."""
 
-    order: Order
-    price: float
-    q0: float  # signed quantity held before
-    q1: float  # signed quantity held after a complete fill
-    equity: float
-    gross_after: float
-    net_after: float
-    orders_today: int  # orders already let through on this UTC date
+    __slots__ = ("order", "price", "q0", "q1", "equity", "gross_after", "net_after", "orders_today",
+                 "reduces_only", "notional")  # fmt: skip
 
-    @classmethod
-    def of(cls, order: Order, price: float, book: PortfolioView, orders_today: int = 0) -> Proposal:
+    def __init__(self, order: Order, price: float, book: PortfolioView, orders_today: int = 0) -> None:
         inst = order.instrument
         m = inst.multiplier
         q0 = book.quantity(inst)
         q1 = q0 + order.side.sign * order.quantity
-        mark0 = book.marks.get(inst.symbol, price) if hasattr(book, "marks") else price
-        gross = book.gross_exposure() - abs(q0 * mark0 * m) + abs(q1 * price * m)
-        net = book.market_value() - q0 * mark0 * m + q1 * price * m
-        return cls(order, price, q0, q1, book.equity, gross, net, orders_today)
+        marks = getattr(book, "marks", None)
+        mark0 = marks.get(inst.symbol, price) if marks is not None else price
+        self.order, self.price, self.q0, self.q1, self.orders_today = order, price, q0, q1, orders_today
+        value = book.market_value()
+        self.equity = book.cash + value
+        self.gross_after = book.gross_exposure() - abs(q0 * mark0 * m) + abs(q1 * price * m)
+        self.net_after = value - q0 * mark0 * m + q1 * price * m
+        #: the order only brings the position closer to flat (never past it)
+        self.reduces_only = abs(q1) <= abs(q0) + 1e-12 and q0 * q1 >= 0
+        self.notional = order.quantity * price * m
 
-    @property
-    def reduces_only(self) -> bool:
-        """True when the order only brings the position closer to flat (never past it)."""
-        return abs(self.q1) <= abs(self.q0) + 1e-12 and self.q0 * self.q1 >= 0
-
-    @property
-    def notional(self) -> float:
-        return self.order.quantity * self.price * self.order.instrument.multiplier
+    @classmethod
+    def of(cls, order: Order, price: float, book: PortfolioView, orders_today: int = 0) -> Proposal:
+        return cls(order, price, book, orders_today)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,21 +71,18 @@ class Limit(Protocol):
     @property
     def name(self) -> str: ...
 
-    def check(self, p: Proposal) -> Breach | None: ...
-
-    def usage(self, p: Proposal) -> float:
-        """How much of the limit this order would use (1.0 = at the threshold)."""
+    def assess(self, p: Proposal) -> tuple[float, Breach | None]:
+        """(usage, breach): how much of the limit the order would use (1.0 = at the
+        threshold; 0 for a reducing order) and the breach, if any, in one evaluation."""
         ...
+
+    def check(self, p: Proposal) -> Breach | None: ...
 
 
 def _positive(owner: str, field: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not (math.isfinite(value) and value > 0):
         raise ParameterError(f"{owner}: {field} must be a finite number > 0, got {field}={value!r}")
     return float(value)
-
-
-def _equity(p: Proposal) -> float:
-    return p.equity if p.equity > 0 else math.nan  # no equity: every exposure is over any cap
 
 
 class _Threshold:
@@ -109,18 +99,18 @@ class _Threshold:
     def value(self, p: Proposal) -> float:
         raise NotImplementedError
 
-    def usage(self, p: Proposal) -> float:
+    def assess(self, p: Proposal) -> tuple[float, Breach | None]:
+        if p.reduces_only:
+            return 0.0, None
         v = self.value(p)
-        return v / self.threshold if math.isfinite(v) else math.inf
+        threshold = self.limit  # type: ignore[attr-defined]  # every threshold limit's field
+        if v <= threshold * (1 + 1e-12):  # NaN (no equity) compares False: a breach
+            return v / threshold, None
+        usage = v / threshold if v == v else math.inf
+        return usage, Breach(self.name, v, threshold, f"{self.name}: {self.label} {v:,.6g} > {threshold:,.6g}")
 
     def check(self, p: Proposal) -> Breach | None:
-        if p.reduces_only:
-            return None
-        v = self.value(p)
-        if v <= self.threshold * (1 + 1e-12) and math.isfinite(v):
-            return None
-        return Breach(self.name, v, self.threshold,
-                      f"{self.name}: {self.label} {v:,.6g} > {self.threshold:,.6g}")  # fmt: skip
+        return self.assess(p)[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +164,7 @@ class MaxPositionWeight(_Threshold):
         return self.limit
 
     def value(self, p: Proposal) -> float:
-        return abs(p.q1 * p.price * p.order.instrument.multiplier) / _equity(p)
+        return abs(p.q1 * p.price * p.order.instrument.multiplier) / (p.equity if p.equity > 0 else math.nan)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +182,7 @@ class MaxGrossLeverage(_Threshold):
         return self.limit
 
     def value(self, p: Proposal) -> float:
-        return p.gross_after / _equity(p)
+        return p.gross_after / (p.equity if p.equity > 0 else math.nan)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +200,7 @@ class MaxNetLeverage(_Threshold):
         return self.limit
 
     def value(self, p: Proposal) -> float:
-        return abs(p.net_after) / _equity(p)
+        return abs(p.net_after) / (p.equity if p.equity > 0 else math.nan)  # no equity: over any cap
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,13 +212,13 @@ class LongOnly:
     def name(self) -> str:
         return "LongOnly"
 
-    def usage(self, p: Proposal) -> float:
-        return 1.0 if p.q1 < -1e-12 else 0.0
+    def assess(self, p: Proposal) -> tuple[float, Breach | None]:
+        if p.q1 >= -1e-12 or p.reduces_only:
+            return 0.0, None
+        return 1.0, Breach("LongOnly", p.q1, 0.0, f"LongOnly: position after the order {p.q1:g} < 0")
 
     def check(self, p: Proposal) -> Breach | None:
-        if p.q1 >= -1e-12 or p.reduces_only:
-            return None
-        return Breach("LongOnly", p.q1, 0.0, f"LongOnly: position after the order {p.q1:g} < 0")
+        return self.assess(p)[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,11 +236,12 @@ class MaxOrdersPerDay:
     def name(self) -> str:
         return "MaxOrdersPerDay"
 
-    def usage(self, p: Proposal) -> float:
-        return (p.orders_today + 1) / self.limit
+    def assess(self, p: Proposal) -> tuple[float, Breach | None]:
+        usage = (p.orders_today + 1) / self.limit
+        if p.orders_today < self.limit:
+            return usage, None
+        return usage, Breach("MaxOrdersPerDay", p.orders_today + 1, self.limit,
+                             f"MaxOrdersPerDay: order {p.orders_today + 1} today > {self.limit}")  # fmt: skip
 
     def check(self, p: Proposal) -> Breach | None:
-        if p.orders_today < self.limit:
-            return None
-        return Breach("MaxOrdersPerDay", p.orders_today + 1, self.limit,
-                      f"MaxOrdersPerDay: order {p.orders_today + 1} today > {self.limit}")  # fmt: skip
+        return self.assess(p)[1]

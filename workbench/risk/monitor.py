@@ -32,6 +32,7 @@ from workbench.trading.orders import Order
 __all__ = ["RiskMonitor", "RiskLog", "drift_breaches", "RISK_LOG_COLUMNS"]
 
 RISK_LOG_COLUMNS = ["ts", "event", "order_id", "limit", "value", "threshold", "detail"]
+_DAY_NS = 86_400_000_000_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,10 +71,10 @@ class RiskMonitor:
     def check(self, order: Order, price: float, book: PortfolioView) -> Breach | None:
         """The first rule ``order`` breaks (trading state first, then the limits in the
         profile's order), or None; a pass counts against today's order budget."""
-        day = pd.Timestamp(order.ts).date()
+        day = order.ts.value // _DAY_NS  # the UTC date, as a day number (stamps are UTC)
         if day != self._day:
             self._day, self._today = day, 0
-        p = Proposal.of(order, price, book, self._today)
+        p = Proposal(order, price, book, self._today)
         breach = self._state_breach(p) or self._limit_breach(p)
         if breach is None:
             self._today += 1
@@ -97,9 +98,9 @@ class RiskMonitor:
 
     def _limit_breach(self, p: Proposal) -> Breach | None:
         for limit in self.profile.limits:
-            usage = limit.usage(p) if not p.reduces_only else 0.0
-            self.max_usage = max(self.max_usage, usage if math.isfinite(usage) else math.inf)
-            breach = limit.check(p)
+            usage, breach = limit.assess(p)
+            if usage > self.max_usage:
+                self.max_usage = usage
             if breach is not None:
                 return breach
         return None
@@ -110,9 +111,14 @@ class RiskMonitor:
         return RiskLevel.CRITICAL if self.denied else RiskLevel.of_usage(self.max_usage)
 
     # -- the drawdown rule ----------------------------------------------------------------
-    def observe(self, stamps: pd.Index, equity: np.ndarray) -> None:
-        """Equity at consecutive closes (any number at once): the running peak moves on and
-        the first close at ``max_drawdown`` below it changes the trading state."""
+    @property
+    def watching(self) -> bool:
+        """True while equity can still change the state (a drawdown rule, still ACTIVE)."""
+        return self.profile.max_drawdown is not None and self.state is TradingState.ACTIVE
+
+    def observe(self, stamps: pd.Index, equity: np.ndarray, start: int = 0) -> None:
+        """Equity at consecutive closes ``stamps[start:start + len(equity)]``: the running
+        peak moves on and the first close at ``max_drawdown`` below it changes the state."""
         limit = self.profile.max_drawdown
         if limit is None or self.state is not TradingState.ACTIVE or len(equity) == 0:
             return
@@ -123,7 +129,8 @@ class RiskMonitor:
             i = int(hit[0])
             new = TradingState.HALTED if self.profile.drawdown_action is DrawdownAction.HALT else TradingState.REDUCING_ONLY
             dd = 1.0 - float(equity[i]) / float(peaks[i])
-            self._set_state(stamps[i], new, f"drawdown {dd:.2%} from the peak {peaks[i]:,.2f} reached max_drawdown {limit:.2%}")
+            self._set_state(stamps[start + i], new,
+                            f"drawdown {dd:.2%} from the peak {peaks[i]:,.2f} reached max_drawdown {limit:.2%}")  # fmt: skip
 
     def _set_state(self, ts: Any, new: TradingState, reason: str) -> None:
         old, self.state = self.state, new
