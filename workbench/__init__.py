@@ -44,6 +44,17 @@ from workbench.market import OHLCV_COLUMNS, DataRepairWarning, resample_ohlcv, v
 from workbench.research.compare import EngineComparison, compare_engines
 from workbench.research.lookahead import check_lookahead
 from workbench.research.optimize import grid_search
+from workbench.risk import (
+    DrawdownAction,
+    LongOnly,
+    MaxGrossLeverage,
+    MaxNetLeverage,
+    MaxOrderNotional,
+    MaxOrderQuantity,
+    MaxOrdersPerDay,
+    MaxPositionWeight,
+    RiskProfile,
+)
 from workbench.strategies import (
     CrossSectionalMomentum,
     CrossVenueArbitrage,
@@ -101,12 +112,15 @@ __all__ = [
     "BacktestSpec", "DataId", "make_spec", "Engine", "Hooks", "Run", "ExperimentStore", "MemoryStore",
     "RunNotFoundError", "AccountState", "Broker", "CashAccount", "MarginAccount", "SimulatedBroker",
     "DuplicateFillError", "InvalidValueError", "SubscriberWarning",
+    "RiskProfile", "DrawdownAction", "LongOnly", "MaxGrossLeverage", "MaxNetLeverage", "MaxOrderNotional",
+    "MaxOrderQuantity", "MaxOrdersPerDay", "MaxPositionWeight",
 ]  # fmt: skip
 
 # Notebook-facing modules, loaded on first use (PEP 562) so `import workbench` stays fast:
 # plotly figures, papermill reports, ipywidgets and quantstats load only when asked for.
 _LAZY_MODULES = {
     "config": "workbench.config",
+    "garch": "workbench.adapters.garch",
     "dashboards": "workbench.dashboards",
     "plots": "workbench.plots",
     "report": "workbench.report",

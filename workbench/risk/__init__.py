@@ -1,6 +1,65 @@
-"""Risk context (domain): position limits, exposure and drawdown rules, pre-trade risk checks.
+"""Risk context (domain): the RiskProfile every order meets, and the analytics a risk
+reviewer reads (VaR/ES and their backtests, exposure, drawdown, correlation, stress).
 
-Empty for now; it has its own layer in the import contract (pyproject ``[tool.importlinter]``)
-so risk rules can be written against the trading domain (and used by strategies) without
-reaching up into engines, adapters or vendor libraries.
+The profile, its limits and the risk log load with the package; the analytics (scipy) load
+on first use, so ``import workbench`` stays fast: ``wb.risk.historical_var(returns)``,
+``wb.risk.kupiec_pof(exceptions, 0.99)``, ``wb.risk.stress_test(...)``.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from workbench.risk.events import (
+    LimitBreached,
+    RiskCheckFailed,
+    RiskCheckPassed,
+    TradingStateChanged,
+)
+from workbench.risk.limits import (
+    Breach,
+    Limit,
+    LongOnly,
+    MaxGrossLeverage,
+    MaxNetLeverage,
+    MaxOrderNotional,
+    MaxOrderQuantity,
+    MaxOrdersPerDay,
+    MaxPositionWeight,
+)
+from workbench.risk.monitor import RiskLog
+from workbench.risk.profile import DrawdownAction, RiskLevel, RiskProfile, TradingState
+
+__all__ = [
+    "RiskProfile", "TradingState", "RiskLevel", "DrawdownAction", "RiskLog", "Limit", "Breach",
+    "MaxOrderNotional", "MaxOrderQuantity", "MaxPositionWeight", "MaxGrossLeverage", "MaxNetLeverage",
+    "LongOnly", "MaxOrdersPerDay", "RiskCheckPassed", "RiskCheckFailed", "LimitBreached", "TradingStateChanged",
+]  # fmt: skip
+#: analytics modules, imported on first use of one of their names (their ``__all__``)
+_LAZY = ("var", "var_backtest", "exposure", "drawdown", "correlation", "stress")
+
+
+def _lazy_names() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for mod in _LAZY:
+        module = importlib.import_module(f"workbench.risk.{mod}")
+        out.update(dict.fromkeys(getattr(module, "__all__", ()), mod))
+    return out
+
+
+def __getattr__(name: str) -> Any:
+    for mod in _LAZY:
+        module = importlib.import_module(f"workbench.risk.{mod}")
+        if name in getattr(module, "__all__", ()):
+            value = getattr(module, name)
+            globals()[name] = value
+            return value
+    raise AttributeError(f"module 'workbench.risk' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*_EAGER, *_lazy_names(), *_LAZY})
+
+
+_EAGER = __all__
