@@ -15,9 +15,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_event_engine import synthetic  # noqa: E402
-
 import pandas as pd  # noqa: E402
+from bench_event_engine import synthetic  # noqa: E402
 
 import workbench as wb  # noqa: E402
 from workbench.engines.event import run_targets  # noqa: E402
@@ -30,7 +29,14 @@ from workbench.risk.limits import (  # noqa: E402
 )
 from workbench.risk.monitor import RiskMonitor  # noqa: E402
 from workbench.risk.profile import RiskProfile  # noqa: E402
-from workbench.trading import FixedQuantity, Instrument, NoSlippage, Order, PercentOfNotional, Portfolio  # noqa: E402
+from workbench.trading import (  # noqa: E402
+    FixedQuantity,
+    Instrument,
+    NoSlippage,
+    Order,
+    PercentOfNotional,
+    Portfolio,
+)
 
 PROFILE = RiskProfile(limits=(MaxOrderNotional(limit=1e9), MaxOrderQuantity(limit=1e6), MaxPositionWeight(limit=10.0),
                               MaxGrossLeverage(limit=10.0), LongOnly()), max_drawdown=0.99)  # fmt: skip
