@@ -241,7 +241,8 @@ def run(spec: BacktestSpec, prices: pd.DataFrame | str | list[str], *, hooks: Ho
         _warn_subscribers(hooks.bus, hooks.bus.failed - failed)
     stats = summary(out.equity, out.trades["pnl"], spec.cash, spec.periods_per_year, spec.risk_free_rate,
                     positions=out.positions, fills=out.fills)  # fmt: skip
-    risk = None if out.risk is None else out.risk.result(_drift(spec, frame, out.positions, out.equity))
+    drift = [] if spec.risk is None else _drift(spec, frame, out.positions, out.equity)
+    risk = None if out.risk is None else out.risk.result(drift)
     result = BacktestResult(
         equity=out.equity, returns=returns_from_equity(out.equity), orders=out.orders, fills=out.fills,
         trades=out.trades, positions=out.positions, stats=stats, spec=spec,

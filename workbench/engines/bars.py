@@ -26,7 +26,15 @@ import numpy as np
 import pandas as pd
 
 from workbench.engines.event import BrokerFactory, finish, simulated_broker
-from workbench.engines.rebalance import Costs, curves, frozen_heap, guarded, rebalance_to_target
+from workbench.engines.rebalance import (
+    Costs,
+    MarginWatch,
+    curves,
+    frozen_heap,
+    guarded,
+    liquidate,
+    rebalance_to_target,
+)
 from workbench.errors import ParameterError
 from workbench.strategy.base import BarStrategy
 from workbench.strategy.engine import NO_HOOKS, Hooks, Run
@@ -250,6 +258,25 @@ def run_bars(
         return _bar_loop(prices, strategy, spec, hooks, broker_factory)
 
 
+def _margin_call(margin: MarginWatch, broker: Broker, portfolio: Portfolio, instrument: Instrument,
+                 prices: pd.DataFrame, i: int, cash: float, held: float,
+                 snap_i: list[int], snap_cash: list[float], snap_qty: list[float]) -> None:  # fmt: skip
+    """The call at close ``i``, the liquidation at the next open (if there is one)."""
+    monitor = margin.call(i, cash, held)
+    if i + 1 >= len(prices):
+        return
+    t = i + 1
+    row = prices.iloc[t]
+    bar = Bar(prices.index[t], float(row["Open"]), float(row["High"]), float(row["Low"]), float(row["Close"]),
+              float(row["Volume"]))  # fmt: skip
+    portfolio.mark(instrument.symbol, bar.open)
+    liquidate(broker, portfolio, [instrument], [bar], prices.index[i], monitor)
+    portfolio.mark(instrument.symbol, bar.close)
+    snap_i.append(t)
+    snap_cash.append(portfolio.cash)
+    snap_qty.append(portfolio.quantity(instrument))
+
+
 def _bar_loop(
     prices: pd.DataFrame, strategy: BarStrategy, spec: BacktestSpec, hooks: Hooks, broker_factory: BrokerFactory
 ) -> Run:
@@ -257,9 +284,12 @@ def _bar_loop(
     idx = prices.index
     n = len(idx)
     portfolio = Portfolio(spec.cash, instrument.currency, spec.cost_basis, account=spec.account)
+    close2d = prices["Close"].to_numpy(dtype="float64")[:, None]
     broker, watch = guarded(broker_factory(portfolio, spec, hooks), portfolio, spec.risk, hooks.bus,
-                            idx, prices["Close"].to_numpy(dtype="float64")[:, None],
-                            np.array([instrument.multiplier]))  # fmt: skip
+                            idx, close2d, np.array([instrument.multiplier]))  # fmt: skip
+    margin = MarginWatch(spec.account, idx, close2d, np.array([instrument.multiplier]), getattr(broker, "monitor", None))
+    mm, mult = margin.maintenance, instrument.multiplier
+    held, held_cash = 0.0, float(spec.cash)  # the position and cash between active bars
     costs = Costs(spec.commission, spec.slippage)
     sizer = spec.sizer
     ctx = BarContext(prices, broker, portfolio, instrument, strategy.init(prices))
@@ -312,6 +342,12 @@ def _bar_loop(
             snap_qty.append(q1)
             at_open[0] = False
             working = broker.has_open_orders
+            held, held_cash = q1, portfolio.cash
+        if held and (mm or held < 0 or held_cash < 0):  # the margin rule at this close
+            value = held * c[i] * mult
+            if held_cash + value < mm * abs(value) or held_cash + value <= 0:
+                _margin_call(margin, broker, portfolio, instrument, prices, i, held_cash, held, snap_i, snap_cash, snap_qty)
+                break
         ctx.i = i
         on_bar(ctx)
         if ctx._touched:
@@ -321,4 +357,4 @@ def _bar_loop(
     portfolio.mark(sym, float(c[-1]))
     if watch is not None:  # the log shows a state change after the last order too
         watch.upto(n - 1, portfolio.cash, portfolio.quantity(instrument))
-    return finish(broker, portfolio, *curves(idx, c, instrument, spec.cash, snap_i, snap_cash, snap_qty))
+    return finish(broker, portfolio, *curves(idx, c, instrument, spec.cash, snap_i, snap_cash, snap_qty), margin)

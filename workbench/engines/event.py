@@ -27,10 +27,12 @@ import pandas as pd
 from workbench.engines.rebalance import (
     Costs,
     EquityWatch,
+    MarginWatch,
     curves,
     fill_cost,
     gc_paused,
     guarded,
+    liquidate,
     rebalance_to_target,
 )
 from workbench.strategy.engine import NO_HOOKS, Hooks, Run
@@ -78,15 +80,16 @@ def engine_only(spec: BacktestSpec, hooks: Hooks, broker_factory: BrokerFactory)
     return not hooks.any and broker_factory is simulated_broker and all(type(x) in _OWN_TYPES for x in own)
 
 
-def finish(broker: Broker, portfolio: Portfolio, equity: pd.Series, positions: pd.Series | pd.DataFrame) -> Run:
+def finish(broker: Broker, portfolio: Portfolio, equity: pd.Series, positions: pd.Series | pd.DataFrame,
+           margin: MarginWatch | None = None) -> Run:  # fmt: skip
     """The one run type: the curves now, the broker's orders and fills and the portfolio's
     trades tabulated on first access."""
 
     def tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         return orders_frame(broker.orders), fills_frame(broker.fills_since(0)), portfolio.trades_frame()
 
-    return Run(equity=equity, positions=positions, tables=tables, native=broker,
-               risk=getattr(broker, "monitor", None))  # fmt: skip
+    monitor = getattr(broker, "monitor", None) or (margin.monitor if margin is not None else None)
+    return Run(equity=equity, positions=positions, tables=tables, native=broker, risk=monitor)
 
 
 class EventEngine:
@@ -131,14 +134,16 @@ def run_targets(
     close = prices["Close"].to_numpy(dtype="float64")[:, None]
     broker, watch = guarded(broker_factory(portfolio, spec, hooks), portfolio, spec.risk, hooks.bus,
                             prices.index, close, np.array([instrument.multiplier]))  # fmt: skip
+    margin = MarginWatch(spec.account, prices.index, close, np.array([instrument.multiplier]),
+                         getattr(broker, "monitor", None))  # fmt: skip
     with gc_paused(engine_only(spec, hooks, broker_factory)):
-        equity, positions = _target_loop(prices, tgt, instrument, spec, broker, portfolio, watch)
-    return finish(broker, portfolio, equity, positions)
+        equity, positions = _target_loop(prices, tgt, instrument, spec, broker, portfolio, watch, margin)
+    return finish(broker, portfolio, equity, positions, margin)
 
 
 def _target_loop(
     prices: pd.DataFrame, tgt: np.ndarray, instrument: Instrument, spec: BacktestSpec,
-    broker: Broker, portfolio: Portfolio, watch: EquityWatch | None,
+    broker: Broker, portfolio: Portfolio, watch: EquityWatch | None, margin: MarginWatch,
 ) -> tuple[pd.Series, pd.Series]:  # fmt: skip
     idx = prices.index
     n = len(idx)
@@ -181,8 +186,21 @@ def _target_loop(
         snap_qty.append(portfolio.quantity(instrument))
         while ptr < len(todo) and todo[ptr] <= k:
             ptr += 1
-        nxt = todo[ptr] if ptr < len(todo) else n
-        k = k + 1 if broker.has_open_orders else nxt
+        nxt = k + 1 if broker.has_open_orders else (todo[ptr] if ptr < len(todo) else n)
+        j = margin.scan(k, nxt, portfolio.cash, portfolio.quantity(instrument))
+        if j is not None:  # a margin call at close j: liquidate at the next open, then stop
+            monitor = margin.call(j, portfolio.cash, portfolio.quantity(instrument))
+            if j + 1 < n:
+                t = j + 1
+                bar = Bar(idx[t], float(o[t]), float(h[t]), float(lo[t]), float(c[t]), float(v[t]))
+                portfolio.mark(sym, bar.open)
+                liquidate(broker, portfolio, [instrument], [bar], idx[j], monitor)
+                portfolio.mark(sym, bar.close)
+                snap_i.append(t)
+                snap_cash.append(portfolio.cash)
+                snap_qty.append(portfolio.quantity(instrument))
+            break
+        k = nxt
     broker.expire_all(idx[-1])
     portfolio.mark(sym, c[-1])
     if watch is not None:  # the log shows a state change after the last order too
@@ -221,14 +239,16 @@ def run_weights(
     close = np.column_stack([panel[(s, "Close")].to_numpy(dtype="float64") for s in names])
     broker, watch = guarded(broker_factory(portfolio, spec, hooks), portfolio, spec.risk, hooks.bus,
                             panel.index, close, np.array([i.multiplier for i in instruments]))  # fmt: skip
+    margin = MarginWatch(spec.account, panel.index, close, np.array([i.multiplier for i in instruments]),
+                         getattr(broker, "monitor", None))  # fmt: skip
     with gc_paused(engine_only(spec, hooks, broker_factory)):
-        equity, positions = _weights_loop(panel, W, names, instruments, spec, broker, portfolio, watch)
-    return finish(broker, portfolio, equity, positions)
+        equity, positions = _weights_loop(panel, W, names, instruments, spec, broker, portfolio, watch, margin)
+    return finish(broker, portfolio, equity, positions, margin)
 
 
 def _weights_loop(
     panel: pd.DataFrame, W: np.ndarray, names: list[str], instruments: list[Instrument],
-    spec: BacktestSpec, broker: Broker, portfolio: Portfolio, watch: EquityWatch | None,
+    spec: BacktestSpec, broker: Broker, portfolio: Portfolio, watch: EquityWatch | None, margin: MarginWatch,
 ) -> tuple[pd.Series, pd.DataFrame]:  # fmt: skip
     idx = panel.index
     n = len(idx)
@@ -247,7 +267,8 @@ def _weights_loop(
     last = 0
     q_now = np.zeros(m)
     cash_now = float(spec.cash)
-    for s, k in zip(rows.tolist(), exec_bars.tolist(), strict=True):
+    execs = exec_bars.tolist()
+    for pos, (s, k) in enumerate(zip(rows.tolist(), execs, strict=True)):
         qty[last:k] = q_now
         cash_arr[last:k] = cash_now
         if watch is not None:
@@ -262,6 +283,22 @@ def _weights_loop(
         q_now = np.array([portfolio.quantity(i) for i in instruments])
         cash_now = portfolio.cash
         last = k
+        j = margin.scan(k, execs[pos + 1] if pos + 1 < len(execs) else n, cash_now, q_now)
+        if j is not None:  # a margin call at close j: liquidate at the next open, then stop
+            monitor = margin.call(j, cash_now, q_now)
+            if j + 1 < n:
+                t = j + 1
+                qty[last:t] = q_now
+                cash_arr[last:t] = cash_now
+                for col, inst in enumerate(instruments):
+                    portfolio.mark(inst.symbol, o[t, col])
+                bars = [Bar(idx[t], o[t, x], h[t, x], lo[t, x], c[t, x], v[t, x]) for x in range(m)]
+                liquidate(broker, portfolio, instruments, bars, idx[j], monitor)
+                for col, inst in enumerate(instruments):
+                    portfolio.mark(inst.symbol, c[t, col])
+                q_now = np.array([portfolio.quantity(i) for i in instruments])
+                cash_now, last = portfolio.cash, t
+            break
     qty[last:] = q_now
     cash_arr[last:] = cash_now
     if watch is not None:

@@ -22,11 +22,12 @@ from workbench.trading.broker import Broker
 from workbench.trading.costs import Bar, CommissionModel, SlippageModel, fill_price
 from workbench.trading.enums import OrderType, Side
 from workbench.trading.events import EventBus
+from workbench.trading.orders import Order
 from workbench.trading.portfolio import Portfolio
 from workbench.trading.sizing import Sizer
 from workbench.trading.values import Instrument
 
-__all__ = ["EquityWatch", "guarded", "gc_paused", "frozen_heap", "curves", "fill_cost", "rebalance_to_target", "reversal_budget", "Costs"]
+__all__ = ["EquityWatch", "MarginWatch", "liquidate", "guarded", "gc_paused", "frozen_heap", "curves", "fill_cost", "rebalance_to_target", "reversal_budget", "Costs"]
 
 
 class Costs:
@@ -201,3 +202,69 @@ def rebalance_to_target(
         tag = "entry" if q0 == 0 else ("exit" if qty == 0 else "reverse")
         broker.place(instrument, side, total, signal_ts, OrderType.MARKET, tag=tag)
         broker.on_bar(instrument, bar, at_close=close_mode)
+
+
+class MarginWatch:
+    """The margin rule, checked at every close (skipped bars included, one numpy slice per
+    span of constant holdings).
+
+    A margin call comes at the first close where equity < maintenance × gross exposure
+    (``MarginAccount.maintenance_margin``; 0 for other accounts), or where equity is at or
+    below zero while holding anything. :func:`liquidate` then closes every position with
+    market orders at the next bar's open, under the run's cost models, and the account
+    trades no more (HALTED). A long-only cash account that keeps its cash >= 0 cannot go
+    below zero, so it is not scanned (nothing to pay for on the hot path).
+    """
+
+    __slots__ = ("maintenance", "idx", "close", "mult", "monitor", "called")
+
+    def __init__(self, account: object, idx: pd.Index, close: np.ndarray, mult: np.ndarray,
+                 monitor: RiskMonitor | None) -> None:  # fmt: skip
+        self.maintenance = float(getattr(account, "maintenance_margin", 0.0))
+        self.idx, self.close, self.mult, self.monitor = idx, close, mult, monitor
+        self.called = False
+
+    def scan(self, a: int, b: int, cash: float, qty: np.ndarray | float) -> int | None:
+        """The first bar in ``a .. b-1`` whose close makes a margin call, or None."""
+        if isinstance(qty, float) and (qty == 0 or (self.maintenance == 0 and cash >= 0 and qty > 0)):
+            return None  # the hot path of a long-only cash run: no numpy at all
+        q = np.atleast_1d(np.asarray(qty, dtype="float64"))
+        if b <= a or not q.any() or (self.maintenance == 0 and cash >= 0 and (q >= 0).all()):
+            return None
+        values = self.close[a:b] * (q * self.mult)
+        equity = cash + values.sum(axis=1)
+        gross = np.abs(values).sum(axis=1)
+        hit = np.flatnonzero((equity < self.maintenance * gross) | (equity <= 0))
+        return a + int(hit[0]) if len(hit) else None
+
+    def call(self, j: int, cash: float, qty: np.ndarray | float) -> RiskMonitor:
+        """Record the margin call at close ``j``; the run's monitor (made if there is none)."""
+        if self.monitor is None:
+            from workbench.risk.profile import RiskProfile
+
+            self.monitor = RiskMonitor(RiskProfile())
+        q = np.atleast_1d(np.asarray(qty, dtype="float64"))
+        values = self.close[j] * (q * self.mult)
+        equity, gross = cash + float(values.sum()), float(np.abs(values).sum())
+        self.monitor.margin_call(self.idx[j], equity, self.maintenance * gross, self.maintenance)
+        self.called = True
+        return self.monitor
+
+
+def liquidate(broker: Broker, portfolio: Portfolio, instruments: list[Instrument], bars: list[Bar],
+              call_ts: pd.Timestamp, monitor: RiskMonitor) -> None:  # fmt: skip
+    """Close every position at these bars' open (the bar after the call), then halt."""
+    for order in broker.open_orders:
+        broker.cancel(order, bars[0].ts, "margin call: liquidation")
+    submit = getattr(broker, "force", broker.submit)
+    for inst, bar in zip(instruments, bars, strict=True):
+        q = portfolio.quantity(inst)
+        if q == 0:
+            continue
+        order = Order(order_id=broker.next_order_id(), instrument=inst, side=Side.SELL if q > 0 else Side.BUY,
+                      quantity=abs(q), ts=call_ts, order_type=OrderType.MARKET, tag="liquidation")  # fmt: skip
+        submit(order)
+        fills = broker.on_bar(inst, bar)
+        price = fills[-1].price if fills else math.nan
+        monitor.liquidated(bar.ts, inst.symbol, q, price, order.order_id)
+    monitor.halt(bars[0].ts, f"liquidated after the margin call at {call_ts}")

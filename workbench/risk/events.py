@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from workbench.trading.events import Event
 
-__all__ = ["RiskCheckPassed", "RiskCheckFailed", "LimitBreached", "TradingStateChanged"]
+__all__ = ["RiskCheckPassed", "RiskCheckFailed", "LimitBreached", "TradingStateChanged", "MarginCallTriggered",
+           "PositionLiquidated"]  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -43,3 +44,22 @@ class TradingStateChanged(Event):
     old: str
     new: str
     reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MarginCallTriggered(Event):
+    """Equity at a close fell below the maintenance requirement (or to zero or below)."""
+
+    equity: float
+    requirement: float
+    maintenance: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PositionLiquidated(Event):
+    """A position closed by the liquidation that follows a margin call."""
+
+    symbol: str
+    quantity: float
+    price: float
+    order_id: str

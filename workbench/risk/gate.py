@@ -55,6 +55,11 @@ class RiskGate:
             self.bus.publish(event)
         return order
 
+    def force(self, order: Order) -> Order:
+        """Submit without a check (a liquidation must go through whatever the state)."""
+        self._orders.append(order)
+        return self.broker.submit(order)
+
     def place(
         self, instrument: Instrument, side: Side | str, quantity: float, ts: pd.Timestamp,
         order_type: OrderType | str = OrderType.MARKET, time_in_force: TimeInForce | str = TimeInForce.GTC,

@@ -19,6 +19,8 @@ import pandas as pd
 
 from workbench.risk.events import (
     LimitBreached,
+    MarginCallTriggered,
+    PositionLiquidated,
     RiskCheckFailed,
     RiskCheckPassed,
     TradingStateChanged,
@@ -107,8 +109,10 @@ class RiskMonitor:
 
     @property
     def level(self) -> RiskLevel:
-        """The highest level any order of the run reached (CRITICAL once one was denied)."""
-        return RiskLevel.CRITICAL if self.denied else RiskLevel.of_usage(self.max_usage)
+        """The highest level any order of the run reached (CRITICAL once one was denied, or
+        after a margin call)."""
+        margin_call = any(isinstance(e, MarginCallTriggered) for e in self.log)
+        return RiskLevel.CRITICAL if self.denied or margin_call else RiskLevel.of_usage(self.max_usage)
 
     # -- the drawdown rule ----------------------------------------------------------------
     @property
@@ -131,6 +135,17 @@ class RiskMonitor:
             dd = 1.0 - float(equity[i]) / float(peaks[i])
             self._set_state(stamps[start + i], new,
                             f"drawdown {dd:.2%} from the peak {peaks[i]:,.2f} reached max_drawdown {limit:.2%}")  # fmt: skip
+
+    # -- margin calls -----------------------------------------------------------------------
+    def margin_call(self, ts: Any, equity: float, requirement: float, maintenance: float) -> None:
+        self._emit(MarginCallTriggered(ts=ts, equity=equity, requirement=requirement, maintenance=maintenance))
+
+    def liquidated(self, ts: Any, symbol: str, quantity: float, price: float, order_id: str) -> None:
+        self._emit(PositionLiquidated(ts=ts, symbol=symbol, quantity=quantity, price=price, order_id=order_id))
+
+    def halt(self, ts: Any, reason: str) -> None:
+        if self.state is not TradingState.HALTED:
+            self._set_state(ts, TradingState.HALTED, reason)
 
     def _set_state(self, ts: Any, new: TradingState, reason: str) -> None:
         old, self.state = self.state, new
@@ -160,6 +175,15 @@ def _row(e: Event) -> dict[str, Any]:
     if isinstance(e, LimitBreached):
         return {"ts": e.ts, "event": "LimitBreached", "order_id": "", "limit": e.limit,
                 "value": e.value, "threshold": e.threshold, "detail": "price moves, no order"}  # fmt: skip
+    if isinstance(e, MarginCallTriggered):
+        return {"ts": e.ts, "event": "MarginCallTriggered", "order_id": "", "limit": "maintenance margin",
+                "value": e.equity, "threshold": e.requirement,
+                "detail": (f"equity {e.equity:,.2f} < {e.maintenance:g} x gross exposure = {e.requirement:,.2f}"
+                           if e.maintenance else f"equity {e.equity:,.2f} <= 0 with positions held")}  # fmt: skip
+    if isinstance(e, PositionLiquidated):
+        return {"ts": e.ts, "event": "PositionLiquidated", "order_id": e.order_id, "limit": "maintenance margin",
+                "value": e.quantity, "threshold": math.nan,
+                "detail": f"closed {e.quantity:g} {e.symbol} at {e.price:g}"}  # fmt: skip
     assert isinstance(e, TradingStateChanged)
     return {"ts": e.ts, "event": "TradingStateChanged", "order_id": "", "limit": "TradingState",
             "value": math.nan, "threshold": math.nan, "detail": f"{e.old} -> {e.new}: {e.reason}"}  # fmt: skip
