@@ -110,7 +110,8 @@ def compare_engines(
 
     The engines agree while the account is solvent. Once equity is at or below zero
     (a short through a rally can do that) they part: vectorbt covers only what cash pays
-    for, the simulated broker always lets an exit through (into negative cash).
+    for, the event engine makes a margin call at that close and liquidates at the next
+    open (see ``result.risk``).
 
     >>> import workbench as wb
     >>> wb.compare_engines("sma_crossover", "GOOG", commission=0.001).ok

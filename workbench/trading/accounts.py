@@ -9,7 +9,8 @@ size) is always allowed, whatever the policy: closing must never be refused.
   equity, and a buy must be paid from cash.
 - :class:`MarginAccount`: gross exposure × ``initial_margin`` must not exceed equity;
   :meth:`MarginAccount.margin_call` reports when equity falls below ``maintenance_margin``
-  × gross exposure (engines do not enforce it yet).
+  × gross exposure; the event engine checks it at every close and liquidates at the next
+  open (:class:`workbench.engines.rebalance.MarginWatch`).
 - :class:`BuysFromCash`: only buys are checked, each must be paid from cash. This is the
   rule for the legs of one rebalance: the exposure limit of a weights strategy is its own
   validated weights, and the order the legs execute in must not matter (a new long may
