@@ -45,20 +45,32 @@ class EquityWatch:
     on the bars an engine skips: between two visits cash and quantities are constant, so
     the closes since the last update give the equity exactly, one numpy slice per span."""
 
-    __slots__ = ("monitor", "idx", "close", "mult", "last")
+    __slots__ = ("monitor", "idx", "close", "mult", "last", "c1", "m1")
 
     def __init__(self, monitor: RiskMonitor, idx: pd.Index, close: np.ndarray, mult: np.ndarray) -> None:
         self.monitor, self.idx, self.close, self.mult, self.last = monitor, idx, close, mult, 0
+        single = close.shape[1] == 1
+        self.c1 = np.ascontiguousarray(close[:, 0]) if single else None  # one instrument: 1-D, scalars
+        self.m1 = float(mult[0]) if single else 0.0
 
     def upto(self, i: int, cash: float, qty: np.ndarray | float) -> None:
         """Observe the closes ``last .. i`` held with ``cash`` and ``qty`` (constant there)."""
         if i < self.last:
             return
-        if self.monitor.watching:
-            span = self.close[self.last : i + 1]
-            value = np.asarray(qty, dtype="float64") * self.mult
-            equity = cash + (span[:, 0] * value[0] if len(value) == 1 else span @ value)
-            self.monitor.observe(self.idx, equity, self.last)
+        monitor = self.monitor
+        if monitor.watching:
+            if self.c1 is not None:  # equity is monotone in the close: its extremes bound the span
+                v = float(qty) * self.m1
+                seg = self.c1[self.last : i + 1]
+                if v == 0.0:
+                    hi = lo = cash
+                else:
+                    hi, lo = cash + v * float(seg.max()), cash + v * float(seg.min())
+                if not monitor.clear(max(hi, lo), min(hi, lo)):
+                    monitor.observe(self.idx, cash + seg * v, self.last)
+            else:
+                value = np.asarray(qty, dtype="float64") * self.mult
+                monitor.observe(self.idx, cash + self.close[self.last : i + 1] @ value, self.last)
         self.last = i + 1
 
 

@@ -38,8 +38,7 @@ class Proposal:
         m = inst.multiplier
         q0 = book.quantity(inst)
         q1 = q0 + order.side.sign * order.quantity
-        marks = getattr(book, "marks", None)
-        mark0 = marks.get(inst.symbol, price) if marks is not None else price
+        mark0 = book.marks.get(inst.symbol, price) if q0 and hasattr(book, "marks") else price
         self.order, self.price, self.q0, self.q1, self.orders_today = order, price, q0, q1, orders_today
         value = book.market_value()
         self.equity = book.cash + value

@@ -120,6 +120,16 @@ class RiskMonitor:
         """True while equity can still change the state (a drawdown rule, still ACTIVE)."""
         return self.profile.max_drawdown is not None and self.state is TradingState.ACTIVE
 
+    def clear(self, high: float, low: float) -> bool:
+        """True (and the peak moved on) when a span whose equity stays within [low, high]
+        cannot reach the drawdown limit: its lowest point is above the highest peak it can
+        have. The common case costs two comparisons instead of a running maximum."""
+        peak = high if high > self.peak else self.peak
+        if low > peak * (1.0 - self.profile.max_drawdown):  # type: ignore[operator]
+            self.peak = peak
+            return True
+        return False
+
     def observe(self, stamps: pd.Index, equity: np.ndarray, start: int = 0) -> None:
         """Equity at consecutive closes ``stamps[start:start + len(equity)]``: the running
         peak moves on and the first close at ``max_drawdown`` below it changes the state."""
