@@ -93,3 +93,12 @@ def test_a_margin_call_always_precedes_negative_equity(im: float, ratio: float, 
 def test_the_margin_rule_needs_a_maintenance_level_below_initial() -> None:
     with pytest.raises(wb.ParameterError, match="maintenance_margin"):
         wb.MarginAccount(0.5, 0.6)
+
+
+def test_a_partial_liquidation_is_logged_as_what_it_is() -> None:
+    r = wb.backtest(always_short, GOOG, account=wb.MarginAccount(0.5, 0.3), size=40, cash=5_000,
+                    slippage=wb.VolumeShare(volume_limit=1e-7))  # fmt: skip
+    liq = r.risk.events[r.risk.events["event"] == "PositionLiquidated"].iloc[0]
+    assert liq["value"] == -1.0, "one share could fill under the volume cap"
+    halt = r.risk.events[r.risk.events["event"] == "TradingStateChanged"].iloc[0]
+    assert "not closed: 39 GOOG.SAMPLE (PARTIALLY_FILLED)" in halt["detail"]

@@ -265,10 +265,13 @@ class MarginWatch:
 
 def liquidate(broker: Broker, portfolio: Portfolio, instruments: list[Instrument], bars: list[Bar],
               call_ts: pd.Timestamp, monitor: RiskMonitor) -> None:  # fmt: skip
-    """Close every position at these bars' open (the bar after the call), then halt."""
+    """Close every position at these bars' open (the bar after the call), then halt. The
+    log records what was actually closed; a part a volume cap or a pre-trade hook held back
+    is named in the halt's reason (the run ends there: nothing trades after a call)."""
     for order in broker.open_orders:
         broker.cancel(order, bars[0].ts, "margin call: liquidation")
     submit = getattr(broker, "force", broker.submit)
+    left: list[str] = []
     for inst, bar in zip(instruments, bars, strict=True):
         q = portfolio.quantity(inst)
         if q == 0:
@@ -276,7 +279,11 @@ def liquidate(broker: Broker, portfolio: Portfolio, instruments: list[Instrument
         order = Order(order_id=broker.next_order_id(), instrument=inst, side=Side.SELL if q > 0 else Side.BUY,
                       quantity=abs(q), ts=call_ts, order_type=OrderType.MARKET, tag="liquidation")  # fmt: skip
         submit(order)
-        fills = broker.on_bar(inst, bar)
-        price = fills[-1].price if fills else math.nan
-        monitor.liquidated(bar.ts, inst.symbol, q, price, order.order_id)
-    monitor.halt(bars[0].ts, f"liquidated after the margin call at {call_ts}")
+        fills = [f for f in broker.on_bar(inst, bar) if f.order_id == order.order_id]
+        done = sum(f.quantity for f in fills)
+        price = sum(f.price * f.quantity for f in fills) / done if done else math.nan
+        monitor.liquidated(bar.ts, inst.symbol, math.copysign(done, q), price, order.order_id)
+        if done < abs(q) - 1e-12:  # a volume cap or a pre-trade hook held part of it back
+            left.append(f"{abs(q) - done:g} {inst.symbol} ({order.status.name})")
+    rest = f"; not closed: {', '.join(left)}" if left else ""
+    monitor.halt(bars[0].ts, f"liquidated after the margin call at {call_ts}{rest}")

@@ -49,6 +49,8 @@ def _lazy_names() -> dict[str, str]:
 
 
 def __getattr__(name: str) -> Any:
+    if name in _LAZY:  # the module itself (wb.risk.var, wb.risk.exposure...)
+        return importlib.import_module(f"workbench.risk.{name}")
     for mod in _LAZY:
         module = importlib.import_module(f"workbench.risk.{mod}")
         if name in getattr(module, "__all__", ()):

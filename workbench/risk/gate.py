@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.risk.monitor import RiskMonitor
+from workbench.risk.monitor import PROTECTIVE_TAGS, RiskMonitor
 from workbench.trading.broker import AccountState, Broker, PortfolioView
 from workbench.trading.costs import Bar
 from workbench.trading.enums import OrderType, Side, TimeInForce
@@ -38,6 +38,7 @@ class RiskGate:
         self._orders: list[Order] = []
         #: called before each check: an engine brings marks and the drawdown rule up to date
         self.before_check: Callable[[], None] | None = None
+        monitor.on_state_change = self.cancel_adding
 
     # -- order entry ------------------------------------------------------------------------
     def next_order_id(self) -> str:
@@ -47,13 +48,44 @@ class RiskGate:
         self._orders.append(order)
         if self.before_check is not None:
             self.before_check()
-        breach = self.monitor.check(order, self.price_of(order.instrument), self.book)
+        breach = self.monitor.check(order, self.worst_price(order), self.book, self.working(order.instrument))
         if breach is None:
+            return self.broker.submit(order)
+        if breach.reduce_to is not None:  # a reversal: its closing leg goes, its new side does not
+            order.modify(order.ts, quantity=breach.reduce_to)
             return self.broker.submit(order)
         event = order.deny(order.ts, f"risk: {breach.message}", breach.limit)
         if self.bus is not None:
             self.bus.publish(event)
         return order
+
+    def worst_price(self, order: Order) -> float:
+        """The price the order is checked at: the mark, or for a limit or stop order the
+        worst price it can fill at that is known now (a buy limit fills at or below its
+        limit, a buy stop at or above its stop; sells mirror this). A stop that gaps past
+        its price can still fill beyond it: the drift monitor then reports the breach."""
+        mark = self.price_of(order.instrument)
+        buy = order.side is Side.BUY
+        for level in (order.limit_price, order.stop_price):
+            if level is not None and (mark != mark or (level > mark if buy else level < mark)):
+                mark = level
+        return mark
+
+    def working(self, instrument: Instrument) -> float:
+        """The signed quantity still to fill of the orders working in ``instrument``."""
+        sym = instrument.symbol
+        return sum(o.side.sign * o.remaining_quantity for o in self.broker.open_orders if o.instrument.symbol == sym)
+
+    def cancel_adding(self, ts: pd.Timestamp) -> None:
+        """The state left ACTIVE: orders still working that would add exposure are cancelled
+        (accepted before, they would otherwise fill after the change)."""
+        for o in self.broker.open_orders:
+            if o.tag in PROTECTIVE_TAGS:
+                continue
+            q0 = self.book.quantity(o.instrument)
+            q1 = q0 + o.side.sign * o.remaining_quantity
+            if not (abs(q1) <= abs(q0) + 1e-12 and q0 * q1 >= 0):
+                self.broker.cancel(o, max(ts, o.ts), f"risk: trading is {self.monitor.state.value}")
 
     def force(self, order: Order) -> Order:
         """Submit without a check (a liquidation must go through whatever the state)."""
@@ -74,6 +106,15 @@ class RiskGate:
         self.broker.cancel(order, ts, reason)
 
     def modify(self, order: Order, ts: pd.Timestamp, **changes: Any) -> Order:
+        """An amendment that adds quantity is checked like a new order of the extra part;
+        refused, the order is left as it was (the refusal is in the risk log)."""
+        quantity = changes.get("quantity")
+        if quantity is not None and quantity > order.quantity:
+            extra = Order(order_id=order.order_id, instrument=order.instrument, side=order.side,
+                          quantity=quantity - order.quantity, ts=ts, tag=order.tag)  # fmt: skip
+            working = self.working(order.instrument)
+            if self.monitor.check(extra, self.worst_price(order), self.book, working) is not None:
+                return order
         return self.broker.modify(order, ts, **changes)
 
     # -- everything else is the broker's ------------------------------------------------------

@@ -14,6 +14,7 @@ the account as it stands and the order's expected price. Conventions every limit
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -33,17 +34,19 @@ class Proposal:
     __slots__ = ("order", "price", "q0", "q1", "equity", "gross_after", "net_after", "orders_today",
                  "reduces_only", "notional")  # fmt: skip
 
-    def __init__(self, order: Order, price: float, book: PortfolioView, orders_today: int = 0) -> None:
+    def __init__(self, order: Order, price: float, book: PortfolioView, orders_today: int = 0,
+                 working: float = 0.0) -> None:  # fmt: skip
         inst = order.instrument
         m = inst.multiplier
-        q0 = book.quantity(inst)
+        held = book.quantity(inst)
+        q0 = held + working  # what the position becomes once the orders already working fill
         q1 = q0 + order.side.sign * order.quantity
-        mark0 = book.marks.get(inst.symbol, price) if q0 and hasattr(book, "marks") else price
+        mark0 = book.marks.get(inst.symbol, price) if held and hasattr(book, "marks") else price
         self.order, self.price, self.q0, self.q1, self.orders_today = order, price, q0, q1, orders_today
         value = book.market_value()
         self.equity = book.cash + value
-        self.gross_after = book.gross_exposure() - abs(q0 * mark0 * m) + abs(q1 * price * m)
-        self.net_after = value - q0 * mark0 * m + q1 * price * m
+        self.gross_after = book.gross_exposure() - abs(held * mark0 * m) + abs(q1 * price * m)
+        self.net_after = value - held * mark0 * m + q1 * price * m
         #: the order only brings the position closer to flat (never past it)
         self.reduces_only = abs(q1) <= abs(q0) + 1e-12 and q0 * q1 >= 0
         self.notional = order.quantity * price * m
@@ -52,6 +55,11 @@ class Proposal:
     def of(cls, order: Order, price: float, book: PortfolioView, orders_today: int = 0) -> Proposal:
         return cls(order, price, book, orders_today)
 
+    @property
+    def reversal(self) -> bool:
+        """The order closes the position and opens the other side (one order, two legs)."""
+        return self.q0 * self.q1 < 0
+
 
 @dataclass(frozen=True, slots=True)
 class Breach:
@@ -59,6 +67,8 @@ class Breach:
     value: float
     threshold: float
     message: str
+    #: a reversal breaking only its new side is cut to this closing quantity, not denied
+    reduce_to: float | None = None
 
     @property
     def usage(self) -> float:
@@ -222,13 +232,13 @@ class LongOnly:
 
 @dataclass(frozen=True, slots=True)
 class MaxOrdersPerDay:
-    """At most ``limit`` orders let through per UTC date (reducing orders included: this
-    limit is about activity, not exposure)."""
+    """At most ``limit`` orders that open or add let through per UTC date (every order
+    passed counts; an order that only reduces, such as a stop, is never held back)."""
 
     limit: int
 
     def __post_init__(self) -> None:
-        if isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1:
+        if isinstance(self.limit, bool) or not isinstance(self.limit, numbers.Integral) or self.limit < 1:
             raise ParameterError(f"MaxOrdersPerDay: limit must be an int >= 1, got limit={self.limit!r}")
 
     @property
@@ -237,7 +247,7 @@ class MaxOrdersPerDay:
 
     def assess(self, p: Proposal) -> tuple[float, Breach | None]:
         usage = (p.orders_today + 1) / self.limit
-        if p.orders_today < self.limit:
+        if p.orders_today < self.limit or p.reduces_only:  # a stop or an exit is never held back
             return usage, None
         return usage, Breach("MaxOrdersPerDay", p.orders_today + 1, self.limit,
                              f"MaxOrdersPerDay: order {p.orders_today + 1} today > {self.limit}")  # fmt: skip

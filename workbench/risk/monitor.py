@@ -33,6 +33,8 @@ from workbench.trading.orders import Order
 
 __all__ = ["RiskMonitor", "RiskLog", "drift_breaches", "RISK_LOG_COLUMNS"]
 
+#: the engine's own orders for positions already held: they pass even when HALTED
+PROTECTIVE_TAGS = frozenset({"stop-loss", "take-profit", "trailing-stop", "liquidation"})
 RISK_LOG_COLUMNS = ["ts", "event", "order_id", "limit", "value", "threshold", "detail"]
 _DAY_NS = 86_400_000_000_000
 
@@ -48,9 +50,11 @@ class RiskLog:
     level: str
     passed: int
     denied: int
+    reduced: int = 0
 
     def __repr__(self) -> str:
-        return (f"<RiskLog {self.state}, level {self.level}: {self.passed} orders passed, {self.denied} denied, "
+        cut = f", {self.reduced} cut to their closing leg" if self.reduced else ""
+        return (f"<RiskLog {self.state}, level {self.level}: {self.passed} orders passed, {self.denied} denied{cut}, "
                 f"{len(self.events)} events>")  # fmt: skip
 
 
@@ -64,35 +68,48 @@ class RiskMonitor:
         self.log: list[Event] = []
         self.passed = 0
         self.denied = 0
+        self.reduced = 0  # reversals cut to their closing leg
+        #: called with the timestamp when the state leaves ACTIVE (the gate cancels adding orders)
+        self.on_state_change: Any = None
         self.peak = -math.inf
         self.max_usage = 0.0
         self._day: object = None
         self._today = 0
 
     # -- pre-trade ------------------------------------------------------------------------
-    def check(self, order: Order, price: float, book: PortfolioView) -> Breach | None:
+    def check(self, order: Order, price: float, book: PortfolioView, working: float = 0.0) -> Breach | None:
         """The first rule ``order`` breaks (trading state first, then the limits in the
-        profile's order), or None; a pass counts against today's order budget."""
+        profile's order), or None; a pass counts against today's order budget.
+
+        ``working`` is the signed rest of the orders already working in the instrument:
+        an order "only reduces" against the position they will leave. A reversal whose
+        closing leg is allowed but whose new side is not (REDUCING_ONLY, LongOnly) is not
+        denied: the breach carries ``reduce_to``, the closing quantity, and the caller cuts
+        the order to it, so a rule meant to cut risk never keeps a position open."""
         day = order.ts.value // _DAY_NS  # the UTC date, as a day number (stamps are UTC)
         if day != self._day:
             self._day, self._today = day, 0
-        p = Proposal(order, price, book, self._today)
+        p = Proposal(order, price, book, self._today, working)
         breach = self._state_breach(p) or self._limit_breach(p)
+        if breach is not None and p.reversal and breach.limit in ("TradingState", "LongOnly") and self.state is not TradingState.HALTED:
+            breach = Breach(breach.limit, breach.value, breach.threshold,
+                            f"{breach.message}; cut to the closing {abs(p.q0):g}", reduce_to=abs(p.q0))  # fmt: skip
         if breach is None:
             self._today += 1
             self.passed += 1
             if self.bus is not None:
                 self.bus.publish(RiskCheckPassed(ts=order.ts, order_id=order.order_id))
         else:
-            self.denied += 1
+            self.denied += breach.reduce_to is None
+            self.reduced += breach.reduce_to is not None
             self._emit(RiskCheckFailed(ts=order.ts, order_id=order.order_id, limit=breach.limit,
                                        value=float(breach.value), threshold=float(breach.threshold),
                                        reason=breach.message))  # fmt: skip
         return breach
 
     def _state_breach(self, p: Proposal) -> Breach | None:
-        if self.state is TradingState.HALTED:
-            return Breach("TradingState", 1.0, 0.0, "trading is HALTED (drawdown limit)")
+        if self.state is TradingState.HALTED and not (p.reduces_only and p.order.tag in PROTECTIVE_TAGS):
+            return Breach("TradingState", 1.0, 0.0, "trading is HALTED (only protective exits pass)")
         if self.state is TradingState.REDUCING_ONLY and not p.reduces_only:
             return Breach("TradingState", abs(p.q1), abs(p.q0),
                           f"trading is REDUCING_ONLY: the order takes |position| from {abs(p.q0):g} to {abs(p.q1):g}")  # fmt: skip
@@ -160,6 +177,8 @@ class RiskMonitor:
     def _set_state(self, ts: Any, new: TradingState, reason: str) -> None:
         old, self.state = self.state, new
         self._emit(TradingStateChanged(ts=ts, old=old.value, new=new.value, reason=reason))
+        if self.on_state_change is not None:
+            self.on_state_change(ts)
 
     def _emit(self, event: Event) -> None:
         self.log.append(event)
@@ -169,7 +188,7 @@ class RiskMonitor:
     # -- the log ----------------------------------------------------------------------------
     def result(self, extra: list[Event] | None = None) -> RiskLog:
         return RiskLog(events=self.frame(extra), state=self.state.value, level=self.level.name,
-                       passed=self.passed, denied=self.denied)  # fmt: skip
+                       passed=self.passed, denied=self.denied, reduced=self.reduced)  # fmt: skip
 
     def frame(self, extra: list[Event] | None = None) -> pd.DataFrame:
         """The risk log as a table, in time order (denials, state changes, breaches)."""

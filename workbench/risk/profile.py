@@ -79,6 +79,8 @@ class RiskProfile:
     drawdown_action: DrawdownAction = DrawdownAction.REDUCE
 
     def __post_init__(self) -> None:
+        if not isinstance(self.limits, tuple | list):
+            raise ParameterError(f"RiskProfile: limits must be a tuple of limits, e.g. (LongOnly(),), got limits={self.limits!r}")
         limits = tuple(self.limits)
         for lim in limits:
             if isinstance(lim, type) or not callable(getattr(lim, "check", None)):

@@ -138,6 +138,7 @@ class ReverseStress:
 
 def _bar_ends(stamps: pd.DatetimeIndex, timeframe: str | None) -> pd.DatetimeIndex:
     """When each bar closes: stamp + bar length (module conventions)."""
+    stamps = stamps.as_unit("ns")  # asi8 below is in the index's own unit (pandas 3 makes "us" too)
     if timeframe:
         return (stamps + timeframe_offset(timeframe)).as_unit("ns")
     if len(stamps) < 2:
@@ -171,6 +172,8 @@ def _one_window(closes: pd.Series, tf: str | None, start: pd.Timestamp, end: pd.
         row["missing"] = "no close before the window starts"
     elif len(upto) == 0 or ends[upto[-1]] <= start:
         row["missing"] = "no close inside the window"
+    elif len(upto) == len(ends) and ends[-1] + (ends[-1] - ends[-2] if len(ends) > 1 else _DAY) < stop:
+        row["missing"] = f"the data ends at {ends[-1]:%Y-%m-%d}, before the window does"
     if row["missing"] is not None:
         return row
     b, e = before[-1], upto[-1]
