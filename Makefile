@@ -29,6 +29,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_engines.py
 	$(BIN)/python bench/bench_data.py
 	$(BIN)/python bench/bench_sweep.py
+	$(BIN)/python bench/bench_risk_checks.py
+	$(BIN)/python bench/bench_risk.py
 
 lint: $(STAMP)  ## ruff, and the import contract in pyproject.toml ([tool.importlinter])
 	$(BIN)/ruff check workbench tests bench
