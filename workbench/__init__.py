@@ -46,6 +46,7 @@ from workbench.research.lookahead import check_lookahead
 from workbench.research.optimize import grid_search
 from workbench.risk import (
     DrawdownAction,
+    FixedFractional,
     LongOnly,
     MaxGrossLeverage,
     MaxNetLeverage,
@@ -113,7 +114,7 @@ __all__ = [
     "RunNotFoundError", "AccountState", "Broker", "CashAccount", "MarginAccount", "SimulatedBroker",
     "DuplicateFillError", "InvalidValueError", "SubscriberWarning",
     "RiskProfile", "DrawdownAction", "LongOnly", "MaxGrossLeverage", "MaxNetLeverage", "MaxOrderNotional",
-    "MaxOrderQuantity", "MaxOrdersPerDay", "MaxPositionWeight",
+    "MaxOrderQuantity", "MaxOrdersPerDay", "MaxPositionWeight", "FixedFractional",
 ]  # fmt: skip
 
 # Notebook-facing modules, loaded on first use (PEP 562) so `import workbench` stays fast:

@@ -35,6 +35,7 @@ from workbench.engines.rebalance import (
     liquidate,
     rebalance_to_target,
 )
+from workbench.risk.sizing import FixedFractional
 from workbench.strategy.engine import NO_HOOKS, Hooks, Run
 from workbench.strategy.spec import BacktestSpec
 from workbench.strategy.targets import check_target, check_weights
@@ -61,7 +62,7 @@ from workbench.trading.values import Instrument
 __all__ = ["EventEngine", "BrokerFactory", "simulated_broker", "run_targets", "run_weights", "finish"]
 
 BrokerFactory = Callable[[Portfolio, BacktestSpec, Hooks], Broker]
-_OWN_TYPES = frozenset({AllEquity, FixedQuantity, PercentOfEquity, CashAccount, MarginAccount, BuysFromCash,
+_OWN_TYPES = frozenset({AllEquity, FixedQuantity, PercentOfEquity, FixedFractional, CashAccount, MarginAccount, BuysFromCash,
                         NoCommission, PercentOfNotional, PerShare, FixedPerOrder,
                         NoSlippage, FixedBps, HalfSpread, VolumeShare})  # fmt: skip
 

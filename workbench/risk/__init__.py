@@ -30,11 +30,18 @@ from workbench.risk.limits import (
 )
 from workbench.risk.monitor import RiskLog
 from workbench.risk.profile import DrawdownAction, RiskLevel, RiskProfile, TradingState
+from workbench.risk.sizing import (
+    FixedFractional,
+    kelly_fraction,
+    kelly_from_returns,
+    kelly_from_trades,
+)
 
 __all__ = [
     "RiskProfile", "TradingState", "RiskLevel", "DrawdownAction", "RiskLog", "Limit", "Breach",
     "MaxOrderNotional", "MaxOrderQuantity", "MaxPositionWeight", "MaxGrossLeverage", "MaxNetLeverage",
     "LongOnly", "MaxOrdersPerDay", "RiskCheckPassed", "RiskCheckFailed", "LimitBreached", "TradingStateChanged",
+    "FixedFractional", "kelly_fraction", "kelly_from_trades", "kelly_from_returns",
 ]  # fmt: skip
 #: analytics modules, imported on first use of one of their names (their ``__all__``)
 _LAZY = ("var", "var_backtest", "exposure", "drawdown", "correlation", "stress")
