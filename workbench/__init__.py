@@ -125,6 +125,7 @@ _LAZY_MODULES = {
     "dashboards": "workbench.dashboards",
     "plots": "workbench.plots",
     "report": "workbench.report",
+    "risk_report": "workbench.risk_report",
     "runbook": "workbench.runbook",
     "tearsheet": "workbench.adapters.tearsheet",
 }
