@@ -10,7 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import workbench as wb
-from workbench.risk.sizing import FixedFractional, kelly_fraction, kelly_from_returns, kelly_from_trades
+from workbench.risk.sizing import (
+    FixedFractional,
+    kelly_fraction,
+    kelly_from_returns,
+    kelly_from_trades,
+)
 
 GOOG = wb.load_prices("GOOG")
 INST = wb.instrument_for("GOOG")
