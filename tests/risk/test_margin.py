@@ -98,7 +98,16 @@ def test_the_margin_rule_needs_a_maintenance_level_below_initial() -> None:
 def test_a_partial_liquidation_is_logged_as_what_it_is() -> None:
     r = wb.backtest(always_short, GOOG, account=wb.MarginAccount(0.5, 0.3), size=40, cash=5_000,
                     slippage=wb.VolumeShare(volume_limit=1e-7))  # fmt: skip
-    liq = r.risk.events[r.risk.events["event"] == "PositionLiquidated"].iloc[0]
-    assert liq["value"] == -1.0, "one share could fill under the volume cap"
+    liq = r.risk.events[r.risk.events["event"] == "PositionLiquidated"]
+    assert liq["value"].iloc[0] == -1.0, "one share could fill under the volume cap on the first bar"
+    assert liq["value"].sum() == -40.0 and len(liq) > 1, "the rest is closed on the following bars"
+    assert liq["ts"].is_monotonic_increasing and (r.positions.loc[liq["ts"].iloc[-1]:] == 0).all()
     halt = r.risk.events[r.risk.events["event"] == "TradingStateChanged"].iloc[0]
-    assert "not closed: 39 GOOG.SAMPLE (PARTIALLY_FILLED)" in halt["detail"]
+    assert halt["ts"] == liq["ts"].iloc[-1] and "not closed" not in halt["detail"]
+
+
+def test_a_liquidation_a_pre_trade_hook_rejects_is_named() -> None:
+    r = wb.backtest(always_short, GOOG, account=wb.MarginAccount(0.5, 0.3), size=40, cash=5_000,
+                    pre_trade_check=lambda o, p, px: "no buys" if o.side.name == "BUY" and o.tag == "liquidation" else "")
+    halt = r.risk.events[r.risk.events["event"] == "TradingStateChanged"].iloc[0]
+    assert "not closed: -40 GOOG.SAMPLE (REJECTED)" in halt["detail"]

@@ -32,8 +32,8 @@ from workbench.engines.rebalance import (
     curves,
     frozen_heap,
     guarded,
-    liquidate,
     rebalance_to_target,
+    run_liquidation,
 )
 from workbench.errors import ParameterError
 from workbench.strategy.base import BarStrategy
@@ -261,20 +261,16 @@ def run_bars(
 def _margin_call(margin: MarginWatch, broker: Broker, portfolio: Portfolio, instrument: Instrument,
                  prices: pd.DataFrame, i: int, cash: float, held: float,
                  snap_i: list[int], snap_cash: list[float], snap_qty: list[float]) -> None:  # fmt: skip
-    """The call at close ``i``, the liquidation at the next open (if there is one)."""
+    """The call at close ``i``, the liquidation from the next open on."""
+
+    def snapshot(t: int) -> None:
+        snap_i.append(t)
+        snap_cash.append(portfolio.cash)
+        snap_qty.append(portfolio.quantity(instrument))
+
     monitor = margin.call(i, cash, held)
-    if i + 1 >= len(prices):
-        return
-    t = i + 1
-    row = prices.iloc[t]
-    bar = Bar(prices.index[t], float(row["Open"]), float(row["High"]), float(row["Low"]), float(row["Close"]),
-              float(row["Volume"]))  # fmt: skip
-    portfolio.mark(instrument.symbol, bar.open)
-    liquidate(broker, portfolio, [instrument], [bar], prices.index[i], monitor)
-    portfolio.mark(instrument.symbol, bar.close)
-    snap_i.append(t)
-    snap_cash.append(portfolio.cash)
-    snap_qty.append(portfolio.quantity(instrument))
+    ohlcv = tuple(prices[k].to_numpy(dtype="float64")[:, None] for k in ("Open", "High", "Low", "Close", "Volume"))
+    run_liquidation(broker, portfolio, [instrument], ohlcv, prices.index, i, monitor, snapshot)
 
 
 def _bar_loop(

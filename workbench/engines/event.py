@@ -20,6 +20,7 @@ never rejected for a gap they could not have known about.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,8 +33,8 @@ from workbench.engines.rebalance import (
     fill_cost,
     gc_paused,
     guarded,
-    liquidate,
     rebalance_to_target,
+    run_liquidation,
 )
 from workbench.risk.sizing import FixedFractional
 from workbench.strategy.engine import NO_HOOKS, Hooks, Run
@@ -189,17 +190,16 @@ def _target_loop(
             ptr += 1
         nxt = k + 1 if broker.has_open_orders else (todo[ptr] if ptr < len(todo) else n)
         j = margin.scan(k, nxt, portfolio.cash, portfolio.quantity(instrument))
-        if j is not None:  # a margin call at close j: liquidate at the next open, then stop
-            monitor = margin.call(j, portfolio.cash, portfolio.quantity(instrument))
-            if j + 1 < n:
-                t = j + 1
-                bar = Bar(idx[t], float(o[t]), float(h[t]), float(lo[t]), float(c[t]), float(v[t]))
-                portfolio.mark(sym, bar.open)
-                liquidate(broker, portfolio, [instrument], [bar], idx[j], monitor)
-                portfolio.mark(sym, bar.close)
+        if j is not None:  # a margin call at close j: liquidate from the next open, then stop
+
+            def snapshot(t: int) -> None:
                 snap_i.append(t)
                 snap_cash.append(portfolio.cash)
                 snap_qty.append(portfolio.quantity(instrument))
+
+            monitor = margin.call(j, portfolio.cash, portfolio.quantity(instrument))
+            ohlcv = tuple(a[:, None] for a in (o, h, lo, c, v))
+            run_liquidation(broker, portfolio, [instrument], ohlcv, idx, j, monitor, snapshot)
             break
         k = nxt
     broker.expire_all(idx[-1])
@@ -285,20 +285,12 @@ def _weights_loop(
         cash_now = portfolio.cash
         last = k
         j = margin.scan(k, execs[pos + 1] if pos + 1 < len(execs) else n, cash_now, q_now)
-        if j is not None:  # a margin call at close j: liquidate at the next open, then stop
+        if j is not None:  # a margin call at close j: liquidate from the next open, then stop
+            held = {"q": q_now, "cash": cash_now, "last": last}
             monitor = margin.call(j, cash_now, q_now)
-            if j + 1 < n:
-                t = j + 1
-                qty[last:t] = q_now
-                cash_arr[last:t] = cash_now
-                for col, inst in enumerate(instruments):
-                    portfolio.mark(inst.symbol, o[t, col])
-                bars = [Bar(idx[t], o[t, x], h[t, x], lo[t, x], c[t, x], v[t, x]) for x in range(m)]
-                liquidate(broker, portfolio, instruments, bars, idx[j], monitor)
-                for col, inst in enumerate(instruments):
-                    portfolio.mark(inst.symbol, c[t, col])
-                q_now = np.array([portfolio.quantity(i) for i in instruments])
-                cash_now, last = portfolio.cash, t
+            snapshot = _fill_arrays(qty, cash_arr, held, portfolio, instruments)
+            run_liquidation(broker, portfolio, instruments, (o, h, lo, c, v), idx, j, monitor, snapshot)
+            q_now, cash_now, last = held["q"], held["cash"], held["last"]
             break
     qty[last:] = q_now
     cash_arr[last:] = cash_now
@@ -307,6 +299,18 @@ def _weights_loop(
     broker.expire_all(idx[-1])
     equity = pd.Series(cash_arr + (qty * c * mult).sum(axis=1), index=idx, name="equity")
     return equity, pd.DataFrame(qty, index=idx, columns=[i.symbol for i in instruments])
+
+
+def _fill_arrays(qty: np.ndarray, cash_arr: np.ndarray, held: dict[str, Any], portfolio: Portfolio,
+                 instruments: list[Instrument]) -> Callable[[int], None]:  # fmt: skip
+    """``snapshot(t)`` for the weights loop's arrays: the holdings so far fill bars up to t."""
+
+    def snapshot(t: int) -> None:
+        qty[held["last"] : t] = held["q"]
+        cash_arr[held["last"] : t] = held["cash"]
+        held.update(q=np.array([portfolio.quantity(i) for i in instruments]), cash=portfolio.cash, last=t)
+
+    return snapshot
 
 
 def _rebalance_weights(

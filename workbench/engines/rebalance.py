@@ -27,7 +27,7 @@ from workbench.trading.portfolio import Portfolio
 from workbench.trading.sizing import Sizer
 from workbench.trading.values import Instrument
 
-__all__ = ["EquityWatch", "MarginWatch", "liquidate", "guarded", "gc_paused", "frozen_heap", "curves", "fill_cost", "rebalance_to_target", "reversal_budget", "Costs"]
+__all__ = ["EquityWatch", "MarginWatch", "Liquidation", "run_liquidation", "guarded", "gc_paused", "frozen_heap", "curves", "fill_cost", "rebalance_to_target", "reversal_budget", "Costs"]
 
 
 class Costs:
@@ -222,10 +222,11 @@ class MarginWatch:
 
     A margin call comes at the first close where equity < maintenance × gross exposure
     (``MarginAccount.maintenance_margin``; 0 for other accounts), or where equity is at or
-    below zero while holding anything. :func:`liquidate` then closes every position with
+    below zero while holding anything. :class:`Liquidation` then closes every position with
     market orders at the next bar's open, under the run's cost models, and the account
     trades no more (HALTED). A long-only cash account that keeps its cash >= 0 cannot go
     below zero, so it is not scanned (nothing to pay for on the hot path).
+    :class:`Liquidation` does the closing.
     """
 
     __slots__ = ("maintenance", "idx", "close", "mult", "monitor", "called")
@@ -263,27 +264,72 @@ class MarginWatch:
         return self.monitor
 
 
-def liquidate(broker: Broker, portfolio: Portfolio, instruments: list[Instrument], bars: list[Bar],
-              call_ts: pd.Timestamp, monitor: RiskMonitor) -> None:  # fmt: skip
-    """Close every position at these bars' open (the bar after the call), then halt. The
-    log records what was actually closed; a part a volume cap or a pre-trade hook held back
-    is named in the halt's reason (the run ends there: nothing trades after a call)."""
-    for order in broker.open_orders:
-        broker.cancel(order, bars[0].ts, "margin call: liquidation")
-    submit = getattr(broker, "force", broker.submit)
-    left: list[str] = []
-    for inst, bar in zip(instruments, bars, strict=True):
-        q = portfolio.quantity(inst)
-        if q == 0:
-            continue
-        order = Order(order_id=broker.next_order_id(), instrument=inst, side=Side.SELL if q > 0 else Side.BUY,
-                      quantity=abs(q), ts=call_ts, order_type=OrderType.MARKET, tag="liquidation")  # fmt: skip
-        submit(order)
-        fills = [f for f in broker.on_bar(inst, bar) if f.order_id == order.order_id]
-        done = sum(f.quantity for f in fills)
-        price = sum(f.price * f.quantity for f in fills) / done if done else math.nan
-        monitor.liquidated(bar.ts, inst.symbol, math.copysign(done, q), price, order.order_id)
-        if done < abs(q) - 1e-12:  # a volume cap or a pre-trade hook held part of it back
-            left.append(f"{abs(q) - done:g} {inst.symbol} ({order.status.name})")
-    rest = f"; not closed: {', '.join(left)}" if left else ""
-    monitor.halt(bars[0].ts, f"liquidated after the margin call at {call_ts}{rest}")
+class Liquidation:
+    """The market orders that close every position after a margin call, at the open of the
+    bar after it, followed bar by bar while a volume cap leaves a rest working; then the
+    account is HALTED. The log records what each bar closed; what could not be closed (an
+    order a pre-trade hook rejected, or the data ended) is named in the halt's reason."""
+
+    def __init__(self, broker: Broker, portfolio: Portfolio, instruments: list[Instrument],
+                 monitor: RiskMonitor, call_ts: pd.Timestamp) -> None:  # fmt: skip
+        self.broker, self.portfolio, self.instruments = broker, portfolio, instruments
+        self.monitor, self.call_ts = monitor, call_ts
+        self.orders: dict[str, Order] = {}
+
+    def start(self, bars: list[Bar]) -> None:
+        broker = self.broker
+        for order in broker.open_orders:
+            broker.cancel(order, bars[0].ts, "margin call: liquidation")
+        submit = getattr(broker, "force", broker.submit)
+        for inst in self.instruments:
+            q = self.portfolio.quantity(inst)
+            if q != 0:
+                order = Order(order_id=broker.next_order_id(), instrument=inst, side=Side.SELL if q > 0 else Side.BUY,
+                              quantity=abs(q), ts=self.call_ts, order_type=OrderType.MARKET, tag="liquidation")  # fmt: skip
+                self.orders[inst.symbol] = submit(order)
+        self.step(bars)
+
+    def step(self, bars: list[Bar]) -> None:
+        """Match the liquidation orders still working against these bars."""
+        for inst, bar in zip(self.instruments, bars, strict=True):
+            order = self.orders.get(inst.symbol)
+            if order is None or order.is_terminal:
+                continue
+            fills = [f for f in self.broker.on_bar(inst, bar) if f.order_id == order.order_id]
+            done = sum(f.quantity for f in fills)
+            if done:
+                price = sum(f.price * f.quantity for f in fills) / done
+                self.monitor.liquidated(bar.ts, inst.symbol, done * -order.side.sign, price, order.order_id)
+
+    @property
+    def working(self) -> bool:
+        return any(not o.is_terminal for o in self.orders.values())
+
+    def finish(self, ts: pd.Timestamp) -> None:
+        left = [f"{self.portfolio.quantity(i):g} {i.symbol} "
+                f"({self.orders[i.symbol].status.name if i.symbol in self.orders else 'no bar left to sell on'})"
+                for i in self.instruments if self.portfolio.quantity(i) != 0]  # fmt: skip
+        rest = f"; not closed: {', '.join(left)}" if left else ""
+        self.monitor.halt(ts, f"liquidated after the margin call at {self.call_ts}{rest}")
+
+
+def run_liquidation(broker: Broker, portfolio: Portfolio, instruments: list[Instrument], ohlcv: tuple[np.ndarray, ...],
+                    idx: pd.Index, j: int, monitor: RiskMonitor, snapshot: Callable[[int], None]) -> None:  # fmt: skip
+    """After the margin call at close ``j``: liquidate from bar ``j + 1`` on, one bar at a
+    time until nothing is left working (``ohlcv``: five (bars, instruments) arrays), calling
+    ``snapshot(t)`` after each bar so the engine's curves follow."""
+    liq = Liquidation(broker, portfolio, instruments, monitor, idx[j])
+    t, n, start = j + 1, len(idx), True
+    while t < n:
+        bars = [Bar(idx[t], *(float(a[t, x]) for a in ohlcv)) for x in range(len(instruments))]
+        for inst, bar in zip(instruments, bars, strict=True):
+            portfolio.mark(inst.symbol, bar.open)
+        liq.start(bars) if start else liq.step(bars)
+        start = False
+        for inst, bar in zip(instruments, bars, strict=True):
+            portfolio.mark(inst.symbol, bar.close)
+        snapshot(t)
+        if not liq.working:
+            break
+        t += 1
+    liq.finish(idx[min(t, n - 1)])
