@@ -15,7 +15,8 @@ from typing import Any
 import pandas as pd
 
 from workbench.risk.monitor import PROTECTIVE_TAGS, RiskMonitor
-from workbench.trading.broker import AccountState, Broker, PortfolioView
+from workbench.trading.accounts import reduces_only
+from workbench.trading.broker import AccountState, Broker, PortfolioView, place_order
 from workbench.trading.costs import Bar
 from workbench.trading.enums import OrderType, Side, TimeInForce
 from workbench.trading.events import EventBus
@@ -83,8 +84,7 @@ class RiskGate:
             if o.tag in PROTECTIVE_TAGS:
                 continue
             q0 = self.book.quantity(o.instrument)
-            q1 = q0 + o.side.sign * o.remaining_quantity
-            if not (abs(q1) <= abs(q0) + 1e-12 and q0 * q1 >= 0):
+            if not reduces_only(q0, q0 + o.side.sign * o.remaining_quantity):
                 self.broker.cancel(o, max(ts, o.ts), f"risk: trading is {self.monitor.state.value}")
 
     def force(self, order: Order) -> Order:
@@ -97,10 +97,8 @@ class RiskGate:
         order_type: OrderType | str = OrderType.MARKET, time_in_force: TimeInForce | str = TimeInForce.GTC,
         limit_price: float | None = None, stop_price: float | None = None, tag: str = "",
     ) -> Order:  # fmt: skip
-        order = Order(order_id=self.next_order_id(), instrument=instrument, side=Side.parse(side),
-                      quantity=quantity, ts=ts, order_type=order_type, time_in_force=time_in_force,
-                      limit_price=limit_price, stop_price=stop_price, tag=tag)  # fmt: skip
-        return self.submit(order)
+        return place_order(self, instrument, side, quantity, ts, order_type, time_in_force, limit_price,
+                           stop_price, tag)  # fmt: skip
 
     def cancel(self, order: Order, ts: pd.Timestamp, reason: str = "cancelled by request") -> None:
         self.broker.cancel(order, ts, reason)

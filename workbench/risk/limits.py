@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from workbench.errors import ParameterError
+from workbench.trading.accounts import reduces_only
 from workbench.trading.broker import PortfolioView
 from workbench.trading.orders import Order
 
@@ -48,12 +49,8 @@ class Proposal:
         self.gross_after = book.gross_exposure() - abs(held * mark0 * m) + abs(q1 * price * m)
         self.net_after = value - held * mark0 * m + q1 * price * m
         #: the order only brings the position closer to flat (never past it)
-        self.reduces_only = abs(q1) <= abs(q0) + 1e-12 and q0 * q1 >= 0
+        self.reduces_only = reduces_only(q0, q1)
         self.notional = order.quantity * price * m
-
-    @classmethod
-    def of(cls, order: Order, price: float, book: PortfolioView, orders_today: int = 0) -> Proposal:
-        return cls(order, price, book, orders_today)
 
     @property
     def reversal(self) -> bool:

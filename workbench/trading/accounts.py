@@ -30,7 +30,7 @@ from workbench.trading.values import Instrument
 if TYPE_CHECKING:  # the portfolio imports this module for its default policy
     from workbench.trading.portfolio import Portfolio
 
-__all__ = ["AccountPolicy", "CashAccount", "MarginAccount", "BuysFromCash"]
+__all__ = ["AccountPolicy", "CashAccount", "MarginAccount", "BuysFromCash", "reduces_only"]
 
 
 @runtime_checkable
@@ -42,7 +42,7 @@ class AccountPolicy(Protocol):
         ...
 
 
-def _reduces_only(q0: float, q1: float) -> bool:
+def reduces_only(q0: float, q1: float) -> bool:
     """True when a position going from ``q0`` to ``q1`` shrinks without crossing zero."""
     return abs(q1) <= abs(q0) + 1e-12 and q0 * q1 >= 0
 
@@ -86,7 +86,7 @@ class _InitialMarginRule:
         pos = portfolio.positions.get(instrument.symbol)
         q0 = 0.0 if pos is None else pos.quantity
         q1 = q0 + signed_qty
-        if abs(q1) <= abs(q0) + 1e-12 and q0 * q1 >= 0:
+        if abs(q1) <= abs(q0) + 1e-12 and q0 * q1 >= 0:  # reduces_only, inlined: runs before every fill
             return ""  # only reduces exposure
         m, im = instrument.multiplier, self.initial_margin  # terms as before: identical floats
         cash_after = portfolio.cash - signed_qty * price * m - fee
@@ -158,7 +158,7 @@ class BuysFromCash:
         self, portfolio: Portfolio, instrument: Instrument, signed_qty: float, price: float, fee: float
     ) -> str:
         q0 = portfolio.quantity(instrument)
-        if signed_qty <= 0 or _reduces_only(q0, q0 + signed_qty):
+        if signed_qty <= 0 or reduces_only(q0, q0 + signed_qty):
             return ""
         if portfolio.cash - signed_qty * price * instrument.multiplier - fee < -1e-9:
             return _cash_message(portfolio, instrument, signed_qty, price, fee)

@@ -33,7 +33,7 @@ from workbench.trading.enums import OrderType, Side, TimeInForce
 from workbench.trading.orders import Fill, Order
 from workbench.trading.values import Instrument
 
-__all__ = ["Broker", "AccountState", "PortfolioView", "PreTradeCheck"]
+__all__ = ["Broker", "AccountState", "PortfolioView", "PreTradeCheck", "place_order"]
 
 
 @runtime_checkable
@@ -139,3 +139,16 @@ class Broker(Protocol):
         ...
 
     def expire_all(self, ts: pd.Timestamp, reason: str = "backtest ended") -> None: ...
+
+
+def place_order(
+    broker: Broker, instrument: Instrument, side: Side | str, quantity: float, ts: pd.Timestamp,
+    order_type: OrderType | str = OrderType.MARKET, time_in_force: TimeInForce | str = TimeInForce.GTC,
+    limit_price: float | None = None, stop_price: float | None = None, tag: str = "",
+) -> Order:  # fmt: skip
+    """``Broker.place`` for any broker: an order with the broker's next id, placed on signal
+    bar ``ts``, handed to its ``submit`` (where each broker does its own checks)."""
+    order = Order(order_id=broker.next_order_id(), instrument=instrument, side=Side.parse(side), quantity=quantity,
+                  ts=ts, order_type=order_type, time_in_force=time_in_force, limit_price=limit_price,
+                  stop_price=stop_price, tag=tag)  # fmt: skip
+    return broker.submit(order)

@@ -42,7 +42,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from workbench.errors import InvalidValueError, OrderStateError
-from workbench.trading.broker import AccountState, PreTradeCheck
+from workbench.trading.broker import AccountState, PreTradeCheck, place_order
 from workbench.trading.costs import (
     Bar,
     CommissionModel,
@@ -145,20 +145,7 @@ class SimulatedBroker:
         tag: str = "",
     ) -> Order:
         """Create and submit an order placed on signal bar ``ts``."""
-        return self.submit(
-            Order(
-                order_id=self.next_order_id(),
-                instrument=instrument,
-                side=Side.parse(side),
-                quantity=quantity,
-                ts=ts,
-                order_type=order_type,
-                time_in_force=time_in_force,
-                limit_price=limit_price,
-                stop_price=stop_price,
-                tag=tag,
-            )
-        )
+        return place_order(self, instrument, side, quantity, ts, order_type, time_in_force, limit_price, stop_price, tag)
 
     def cancel(self, order: Order, ts: pd.Timestamp, reason: str = "cancelled by request") -> None:
         self._check_held(order, "cancel")
