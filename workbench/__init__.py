@@ -45,16 +45,21 @@ from workbench.research.compare import EngineComparison, compare_engines
 from workbench.research.lookahead import check_lookahead
 from workbench.research.optimize import grid_search
 from workbench.risk import (
+    ATRRisk,
     DrawdownAction,
     FixedFractional,
     LongOnly,
     MaxGrossLeverage,
+    MaxHHI,
     MaxNetLeverage,
     MaxOrderNotional,
     MaxOrderQuantity,
     MaxOrdersPerDay,
     MaxPositionWeight,
+    MaxTopNWeight,
+    MaxVaR,
     RiskProfile,
+    VolatilityTarget,
 )
 from workbench.strategies import (
     CrossSectionalMomentum,
@@ -114,7 +119,7 @@ __all__ = [
     "RunNotFoundError", "AccountState", "Broker", "CashAccount", "MarginAccount", "SimulatedBroker",
     "DuplicateFillError", "InvalidValueError", "SubscriberWarning",
     "RiskProfile", "DrawdownAction", "LongOnly", "MaxGrossLeverage", "MaxNetLeverage", "MaxOrderNotional",
-    "MaxOrderQuantity", "MaxOrdersPerDay", "MaxPositionWeight", "FixedFractional",
+    "MaxOrderQuantity", "MaxOrdersPerDay", "MaxPositionWeight", "MaxTopNWeight", "MaxHHI", "MaxVaR", "FixedFractional", "VolatilityTarget", "ATRRisk",
 ]  # fmt: skip
 
 # Notebook-facing modules, loaded on first use (PEP 562) so `import workbench` stays fast:

@@ -115,9 +115,11 @@ def test_risk_events_reach_the_bus() -> None:
     assert {"RiskCheckPassed", "RiskCheckFailed", "OrderDenied"} <= set(seen)
 
 
-def test_the_vectorized_engine_refuses_a_profile_by_name() -> None:
-    with pytest.raises(wb.ParameterError, match="vectorized engine cannot reproduce a risk profile"):
-        wb.backtest("sma_crossover", GOOG, engine="vectorized", risk=RiskProfile(limits=(LongOnly(),)))
+def test_the_vectorized_engine_refuses_a_drawdown_rule_by_name() -> None:
+    """Order-level limits run on both engines (tests/risk/test_vectorized_risk.py); the
+    drawdown rule acts between orders, inside vectorbt's loop."""
+    with pytest.raises(wb.ParameterError, match="vectorized engine cannot reproduce a risk profile with max_drawdown"):
+        wb.backtest("sma_crossover", GOOG, engine="vectorized", risk=RiskProfile(limits=(LongOnly(),), max_drawdown=0.1))
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,7 @@ from workbench.engines.rebalance import (
     run_liquidation,
 )
 from workbench.errors import ParameterError
+from workbench.risk.monitor import RiskMonitor
 from workbench.strategy.base import BarStrategy
 from workbench.strategy.engine import NO_HOOKS, Hooks, Run
 from workbench.strategy.spec import BacktestSpec
@@ -44,6 +45,7 @@ from workbench.trading.costs import Bar
 from workbench.trading.enums import OrderType, Side, TimeInForce
 from workbench.trading.orders import Order
 from workbench.trading.portfolio import Portfolio
+from workbench.trading.sizing import bind_sizer
 from workbench.trading.values import Instrument
 
 __all__ = ["BarContext", "run_bars"]
@@ -258,19 +260,18 @@ def run_bars(
         return _bar_loop(prices, strategy, spec, hooks, broker_factory)
 
 
-def _margin_call(margin: MarginWatch, broker: Broker, portfolio: Portfolio, instrument: Instrument,
-                 prices: pd.DataFrame, i: int, cash: float, held: float,
-                 snap_i: list[int], snap_cash: list[float], snap_qty: list[float]) -> None:  # fmt: skip
-    """The call at close ``i``, the liquidation from the next open on."""
+def _liquidate(monitor: RiskMonitor, cause: str, broker: Broker, portfolio: Portfolio, instrument: Instrument,
+               prices: pd.DataFrame, i: int, snap_i: list[int], snap_cash: list[float], snap_qty: list[float]) -> None:  # fmt: skip
+    """The liquidation from the open after close ``i``, where a margin call or a FLATTEN
+    drawdown rule (``cause``) called for it."""
 
     def snapshot(t: int) -> None:
         snap_i.append(t)
         snap_cash.append(portfolio.cash)
         snap_qty.append(portfolio.quantity(instrument))
 
-    monitor = margin.call(i, cash, held)
     ohlcv = tuple(prices[k].to_numpy(dtype="float64")[:, None] for k in ("Open", "High", "Low", "Close", "Volume"))
-    run_liquidation(broker, portfolio, [instrument], ohlcv, prices.index, i, monitor, snapshot)
+    run_liquidation(broker, portfolio, [instrument], ohlcv, prices.index, i, monitor, snapshot, cause)
 
 
 def _bar_loop(
@@ -282,12 +283,14 @@ def _bar_loop(
     portfolio = Portfolio(spec.cash, instrument.currency, spec.cost_basis, account=spec.account)
     close2d = prices["Close"].to_numpy(dtype="float64")[:, None]
     broker, watch = guarded(broker_factory(portfolio, spec, hooks), portfolio, spec.risk, hooks.bus,
-                            idx, close2d, np.array([instrument.multiplier]))  # fmt: skip
-    margin = MarginWatch(spec.account, idx, close2d, np.array([instrument.multiplier]), getattr(broker, "monitor", None))
+                            idx, close2d, np.array([instrument.multiplier]), (instrument.symbol,))  # fmt: skip
+    margin = MarginWatch(spec.account, idx, close2d, np.array([instrument.multiplier]), getattr(broker, "monitor", None),
+                         instruments=[instrument])
     mm, mult = margin.maintenance, instrument.multiplier
+    flat = watch if watch is not None and watch.flattens else None  # FLATTEN: the drawdown rule at every close
     held, held_cash = 0.0, float(spec.cash)  # the position and cash between active bars
     costs = Costs(spec.commission, spec.slippage)
-    sizer = spec.sizer
+    sizer = bind_sizer(spec.sizer, prices)  # once per run: a sizer that needs the bars gets them here
     ctx = BarContext(prices, broker, portfolio, instrument, strategy.init(prices))
     at_open = [False]  # the engine is acting at a bar's open (its orders are checked there)
     if watch is not None:
@@ -321,7 +324,8 @@ def _bar_loop(
             if ctx._pending is not None:
                 want, signal_ts = ctx._pending
                 ctx._pending = None
-                rebalance_to_target(broker, portfolio, costs, instrument, bar, want, signal_ts, bar.open, sizer, False)
+                rebalance_to_target(broker, portfolio, costs, instrument, bar, want, signal_ts, bar.open, sizer, False,
+                                    signal_bar=i - 1)  # decided at the previous close
             q1 = portfolio.quantity(instrument)
             if q1 != q0:
                 protection.close(broker, ts)
@@ -342,8 +346,12 @@ def _bar_loop(
         if held and (mm or held < 0 or held_cash < 0):  # the margin rule at this close
             value = held * c[i] * mult
             if held_cash + value < mm * abs(value) or held_cash + value <= 0:
-                _margin_call(margin, broker, portfolio, instrument, prices, i, held_cash, held, snap_i, snap_cash, snap_qty)
+                _liquidate(margin.call(i, held_cash, held), "margin call", broker, portfolio, instrument, prices, i,
+                           snap_i, snap_cash, snap_qty)  # fmt: skip
                 break
+        if flat is not None and flat.flatten_close(i, held_cash, held) is not None:  # before on_bar, as a call
+            _liquidate(flat.monitor, "drawdown", broker, portfolio, instrument, prices, i, snap_i, snap_cash, snap_qty)
+            break
         ctx.i = i
         on_bar(ctx)
         if ctx._touched:

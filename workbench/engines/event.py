@@ -36,7 +36,7 @@ from workbench.engines.rebalance import (
     rebalance_to_target,
     run_liquidation,
 )
-from workbench.risk.sizing import FixedFractional
+from workbench.risk.sizing import ATRRisk, FixedFractional, VolatilityTarget
 from workbench.strategy.engine import NO_HOOKS, Hooks, Run
 from workbench.strategy.spec import BacktestSpec
 from workbench.strategy.targets import check_target, check_weights
@@ -57,13 +57,14 @@ from workbench.trading.enums import FillTiming, OrderType, Side
 from workbench.trading.frames import fills_frame, orders_frame
 from workbench.trading.portfolio import Portfolio
 from workbench.trading.simulated import SimulatedBroker
-from workbench.trading.sizing import AllEquity, FixedQuantity, PercentOfEquity
+from workbench.trading.sizing import AllEquity, FixedQuantity, PercentOfEquity, bind_sizer
 from workbench.trading.values import Instrument
 
 __all__ = ["EventEngine", "BrokerFactory", "simulated_broker", "run_targets", "run_weights", "finish"]
 
 BrokerFactory = Callable[[Portfolio, BacktestSpec, Hooks], Broker]
-_OWN_TYPES = frozenset({AllEquity, FixedQuantity, PercentOfEquity, FixedFractional, CashAccount, MarginAccount, BuysFromCash,
+_OWN_TYPES = frozenset({AllEquity, FixedQuantity, PercentOfEquity, FixedFractional, VolatilityTarget, ATRRisk,
+                        CashAccount, MarginAccount, BuysFromCash,
                         NoCommission, PercentOfNotional, PerShare, FixedPerOrder,
                         NoSlippage, FixedBps, HalfSpread, VolumeShare})  # fmt: skip
 
@@ -135,9 +136,9 @@ def run_targets(
     portfolio = Portfolio(spec.cash, instrument.currency, spec.cost_basis, account=spec.account)
     close = prices["Close"].to_numpy(dtype="float64")[:, None]
     broker, watch = guarded(broker_factory(portfolio, spec, hooks), portfolio, spec.risk, hooks.bus,
-                            prices.index, close, np.array([instrument.multiplier]))  # fmt: skip
+                            prices.index, close, np.array([instrument.multiplier]), (instrument.symbol,))  # fmt: skip
     margin = MarginWatch(spec.account, prices.index, close, np.array([instrument.multiplier]),
-                         getattr(broker, "monitor", None))  # fmt: skip
+                         getattr(broker, "monitor", None), instruments=[instrument])  # fmt: skip
     with gc_paused(engine_only(spec, hooks, broker_factory)):
         equity, positions = _target_loop(prices, tgt, instrument, spec, broker, portfolio, watch, margin)
     return finish(broker, portfolio, equity, positions, margin)
@@ -151,7 +152,7 @@ def _target_loop(
     n = len(idx)
     o, h, lo, c, v = (prices[k].to_numpy(dtype="float64") for k in ("Open", "High", "Low", "Close", "Volume"))
     costs = Costs(spec.commission, spec.slippage)
-    sizer = spec.sizer
+    sizer = bind_sizer(spec.sizer, prices)  # once per run: a sizer that needs the bars gets them here
     sym = instrument.symbol
     close_mode = spec.fill_timing is FillTiming.SIGNAL_CLOSE
     prev = np.concatenate(([0.0], tgt[:-1]))
@@ -181,7 +182,8 @@ def _target_loop(
             ref = bar.close if close_mode else bar.open
             if close_mode:
                 portfolio.mark(sym, ref)
-            rebalance_to_target(broker, portfolio, costs, instrument, bar, float(tgt[s]), stamps[s], ref, sizer, close_mode)
+            rebalance_to_target(broker, portfolio, costs, instrument, bar, float(tgt[s]), stamps[s], ref, sizer, close_mode,
+                                signal_bar=s)
         portfolio.mark(sym, bar.close)
         snap_i.append(k)
         snap_cash.append(portfolio.cash)
@@ -190,16 +192,22 @@ def _target_loop(
             ptr += 1
         nxt = k + 1 if broker.has_open_orders else (todo[ptr] if ptr < len(todo) else n)
         j = margin.scan(k, nxt, portfolio.cash, portfolio.quantity(instrument))
-        if j is not None:  # a margin call at close j: liquidate from the next open, then stop
+        # a FLATTEN drawdown rule fires first if its close comes before the margin call's
+        d = (watch.flatten_close(nxt - 1 if j is None else j - 1, portfolio.cash, portfolio.quantity(instrument))
+             if watch is not None and watch.flattens else None)  # fmt: skip
+        if j is not None or d is not None:  # a call at close j: liquidate from the next open, then stop
 
             def snapshot(t: int) -> None:
                 snap_i.append(t)
                 snap_cash.append(portfolio.cash)
                 snap_qty.append(portfolio.quantity(instrument))
 
-            monitor = margin.call(j, portfolio.cash, portfolio.quantity(instrument))
+            if d is not None:
+                j, monitor, cause = d, watch.monitor, "drawdown"  # type: ignore[union-attr]  # d implies a watch
+            else:
+                monitor, cause = margin.call(j, portfolio.cash, portfolio.quantity(instrument)), "margin call"
             ohlcv = tuple(a[:, None] for a in (o, h, lo, c, v))
-            run_liquidation(broker, portfolio, [instrument], ohlcv, idx, j, monitor, snapshot)
+            run_liquidation(broker, portfolio, [instrument], ohlcv, idx, j, monitor, snapshot, cause)
             break
         k = nxt
     broker.expire_all(idx[-1])
@@ -239,9 +247,10 @@ def run_weights(
     portfolio = Portfolio(spec.cash, instruments[0].currency, spec.cost_basis, account=BuysFromCash())
     close = np.column_stack([panel[(s, "Close")].to_numpy(dtype="float64") for s in names])
     broker, watch = guarded(broker_factory(portfolio, spec, hooks), portfolio, spec.risk, hooks.bus,
-                            panel.index, close, np.array([i.multiplier for i in instruments]))  # fmt: skip
+                            panel.index, close, np.array([i.multiplier for i in instruments]),
+                            [i.symbol for i in instruments])  # fmt: skip
     margin = MarginWatch(spec.account, panel.index, close, np.array([i.multiplier for i in instruments]),
-                         getattr(broker, "monitor", None))  # fmt: skip
+                         getattr(broker, "monitor", None), instruments=instruments)  # fmt: skip
     with gc_paused(engine_only(spec, hooks, broker_factory)):
         equity, positions = _weights_loop(panel, W, names, instruments, spec, broker, portfolio, watch, margin)
     return finish(broker, portfolio, equity, positions, margin)
@@ -284,12 +293,19 @@ def _weights_loop(
         q_now = np.array([portfolio.quantity(i) for i in instruments])
         cash_now = portfolio.cash
         last = k
-        j = margin.scan(k, execs[pos + 1] if pos + 1 < len(execs) else n, cash_now, q_now)
-        if j is not None:  # a margin call at close j: liquidate from the next open, then stop
+        nxt = execs[pos + 1] if pos + 1 < len(execs) else n
+        j = margin.scan(k, nxt, cash_now, q_now)
+        # a FLATTEN drawdown rule fires first if its close comes before the margin call's
+        d = (watch.flatten_close(nxt - 1 if j is None else j - 1, cash_now, q_now)
+             if watch is not None and watch.flattens else None)  # fmt: skip
+        if j is not None or d is not None:  # a call at close j: liquidate from the next open, then stop
             held = {"q": q_now, "cash": cash_now, "last": last}
-            monitor = margin.call(j, cash_now, q_now)
+            if d is not None:
+                j, monitor, cause = d, watch.monitor, "drawdown"  # type: ignore[union-attr]  # d implies a watch
+            else:
+                monitor, cause = margin.call(j, cash_now, q_now), "margin call"
             snapshot = _fill_arrays(qty, cash_arr, held, portfolio, instruments)
-            run_liquidation(broker, portfolio, instruments, (o, h, lo, c, v), idx, j, monitor, snapshot)
+            run_liquidation(broker, portfolio, instruments, (o, h, lo, c, v), idx, j, monitor, snapshot, cause)
             q_now, cash_now, last = held["q"], held["cash"], held["last"]
             break
     qty[last:] = q_now

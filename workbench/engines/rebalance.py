@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import gc
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
 
+from workbench.errors import ParameterError
 from workbench.risk.gate import RiskGate
 from workbench.risk.monitor import RiskMonitor
-from workbench.risk.profile import RiskProfile
+from workbench.risk.profile import DrawdownAction, RiskProfile
+from workbench.trading.accounts import MarginAccount
 from workbench.trading.broker import Broker
 from workbench.trading.costs import Bar, CommissionModel, SlippageModel, fill_price
 from workbench.trading.enums import OrderType, Side
@@ -73,17 +75,34 @@ class EquityWatch:
                 monitor.observe(self.idx, cash + self.close[self.last : i + 1] @ value, self.last)
         self.last = i + 1
 
+    @property
+    def flattens(self) -> bool:
+        """The drawdown rule closes every position (``DrawdownAction.FLATTEN``)."""
+        profile = self.monitor.profile
+        return profile.max_drawdown is not None and profile.drawdown_action is DrawdownAction.FLATTEN
+
+    def flatten_close(self, i: int, cash: float, qty: np.ndarray | float) -> int | None:
+        """Observe the closes up to ``i`` (as :meth:`upto`); the close at which a FLATTEN
+        drawdown rule fired, or None. The engine then liquidates from the next bar's open
+        (:func:`run_liquidation` with ``cause="drawdown"``) and stops."""
+        self.upto(i, cash, qty)
+        return self.monitor.flatten_close
+
 
 def guarded(
     broker: Broker, portfolio: Portfolio, risk: RiskProfile | None, bus: EventBus | None,
-    idx: pd.Index, close: np.ndarray, mult: np.ndarray,
+    idx: pd.Index, close: np.ndarray, mult: np.ndarray, symbols: Sequence[str] = (),
 ) -> tuple[Broker, EquityWatch | None]:  # fmt: skip
     """``broker`` behind a :class:`~workbench.risk.gate.RiskGate` when there is a profile
     (orders checked at the latest mark: the engines mark the price they act at first),
-    with the watch that feeds the drawdown rule; else ``broker`` itself."""
+    with the watch that feeds the drawdown rule; else ``broker`` itself. ``symbols`` name
+    the columns of ``close``: the limits that need price history (``MaxVaR``) are bound
+    to it here, once per run (without them such a limit denies every entry)."""
     if risk is None:
         return broker, None
     monitor = RiskMonitor(risk, bus)
+    if symbols:
+        monitor.bind(idx, close, symbols)
     marks = portfolio.marks
     gate = RiskGate(broker, portfolio, monitor, lambda inst: marks.get(inst.symbol, math.nan), bus)
     return gate, EquityWatch(monitor, idx, close, mult)
@@ -191,10 +210,13 @@ def rebalance_to_target(
     ref: float,
     sizer: Sizer,
     close_mode: bool,
+    *,
+    signal_bar: int,
 ) -> None:
     """Move the position in ``instrument`` to exposure ``want`` (+1, 0, -1) with one market
     order sized at ``ref`` (a reversal closes and reopens in one order), superseding any
-    order still working in that instrument."""
+    order still working in that instrument. ``signal_bar`` is the row of ``signal_ts`` in
+    the run's bars: a sizer bound to them (``size_at``) sizes from what it knew there."""
     for order in broker.open_orders:
         if order.instrument.symbol == instrument.symbol:
             broker.cancel(order, bar.ts, f"superseded by the signal of {signal_ts}")
@@ -203,12 +225,17 @@ def rebalance_to_target(
         return
     side = Side.BUY if (want > 0 or (want == 0 and q0 < 0)) else Side.SELL
     qty = 0.0
-    if want != 0 and q0 == 0:
-        cost = fill_cost(costs, instrument, bar, side, ref)
-        qty = sizer.size(ref, portfolio.equity, portfolio.cash, instrument, cost)
-    elif want != 0:
-        budget, cost = reversal_budget(portfolio.cash, costs, instrument, bar, side, ref, q0)
-        qty = sizer.size(ref, budget, budget, instrument, cost)
+    if want != 0:
+        if q0 == 0:
+            equity, cash, cost = portfolio.equity, portfolio.cash, fill_cost(costs, instrument, bar, side, ref)
+        else:
+            budget, cost = reversal_budget(portfolio.cash, costs, instrument, bar, side, ref, q0)
+            equity = cash = budget
+        at = getattr(sizer, "size_at", None)  # once per order, never per bar
+        if at is None:
+            qty = sizer.size(ref, equity, cash, instrument, cost)
+        else:
+            qty = at(signal_bar, ref, equity, cash, instrument, cost)
     total = abs(q0) + qty
     if total > 0:
         tag = "entry" if q0 == 0 else ("exit" if qty == 0 else "reverse")
@@ -220,20 +247,34 @@ class MarginWatch:
     """The margin rule, checked at every close (skipped bars included, one numpy slice per
     span of constant holdings).
 
-    A margin call comes at the first close where equity < maintenance × gross exposure
-    (``MarginAccount.maintenance_margin``; 0 for other accounts), or where equity is at or
-    below zero while holding anything. :class:`Liquidation` then closes every position with
-    market orders at the next bar's open, under the run's cost models, and the account
-    trades no more (HALTED). A long-only cash account that keeps its cash >= 0 cannot go
-    below zero, so it is not scanned (nothing to pay for on the hot path).
-    :class:`Liquidation` does the closing.
+    Each column i has a maintenance rate mm_i (``MarginAccount.rates``: the instrument's
+    own ``per_instrument`` rate or the account's ``maintenance_margin``; 0 for other
+    accounts). A margin call comes at the first close where
+
+        equity < Σ_i mm_i × |v_i|,  v_i = quantity_i × close_i × multiplier_i,
+
+    or where equity is at or below zero while holding anything. With one rate for every
+    column this is the old ``maintenance × gross exposure``, computed as before. Given no
+    ``instruments`` to name the columns, each column takes the highest rate the account
+    names (a call may come early, never late).
+
+    The liquidation rule (:class:`Liquidation` does the closing): *which* positions: all of
+    them, and every working order is cancelled; *at what price*: market orders at the open
+    of the bar after the call, filled under the run's commission and slippage models (a
+    gap can take equity below zero, but never silently; a volume cap leaves a rest that is
+    followed bar by bar); *after*: the account is HALTED and trades no more. A long-only
+    cash account that keeps its cash >= 0 cannot go below zero, so it is not scanned
+    (nothing to pay for on the hot path).
     """
 
-    __slots__ = ("maintenance", "idx", "close", "mult", "monitor", "called")
+    __slots__ = ("maintenance", "rates", "uniform", "idx", "close", "mult", "monitor", "called")
 
     def __init__(self, account: object, idx: pd.Index, close: np.ndarray, mult: np.ndarray,
-                 monitor: RiskMonitor | None) -> None:  # fmt: skip
-        self.maintenance = float(getattr(account, "maintenance_margin", 0.0))
+                 monitor: RiskMonitor | None, instruments: Sequence[Instrument] | None = None) -> None:  # fmt: skip
+        self.rates = _maintenance_rates(account, close.shape[1], instruments)
+        #: the highest column rate: the rate itself with one column, 0 when no column has one
+        self.maintenance = float(self.rates.max()) if len(self.rates) else 0.0
+        self.uniform = bool((self.rates == self.maintenance).all())
         self.idx, self.close, self.mult, self.monitor = idx, close, mult, monitor
         self.called = False
 
@@ -246,12 +287,16 @@ class MarginWatch:
             return None
         values = self.close[a:b] * (q * self.mult)
         equity = cash + values.sum(axis=1)
-        gross = np.abs(values).sum(axis=1)
-        hit = np.flatnonzero((equity < self.maintenance * gross) | (equity <= 0))
+        need = self.maintenance * np.abs(values).sum(axis=1) if self.uniform else np.abs(values) @ self.rates
+        hit = np.flatnonzero((equity < need) | (equity <= 0))
         return a + int(hit[0]) if len(hit) else None
 
     def call(self, j: int, cash: float, qty: np.ndarray | float) -> RiskMonitor:
-        """Record the margin call at close ``j``; the run's monitor (made if there is none)."""
+        """Record the margin call at close ``j``; the run's monitor (made if there is none).
+
+        The event's ``requirement`` is Σ_i mm_i × |v_i|; its ``maintenance`` is the rate
+        that, times gross exposure, gives it (the gross-weighted mean rate with
+        per-instrument rates), so its detail reads ``equity < rate x gross = requirement``."""
         if self.monitor is None:
             from workbench.risk.profile import RiskProfile
 
@@ -259,27 +304,48 @@ class MarginWatch:
         q = np.atleast_1d(np.asarray(qty, dtype="float64"))
         values = self.close[j] * (q * self.mult)
         equity, gross = cash + float(values.sum()), float(np.abs(values).sum())
-        self.monitor.margin_call(self.idx[j], equity, self.maintenance * gross, self.maintenance)
+        if self.uniform:
+            need, rate = self.maintenance * gross, self.maintenance
+        else:
+            need = float(np.abs(values) @ self.rates)
+            rate = need / gross if gross > 0 else 0.0
+        self.monitor.margin_call(self.idx[j], equity, need, rate)
         self.called = True
         return self.monitor
 
 
+def _maintenance_rates(account: object, columns: int, instruments: Sequence[Instrument] | None) -> np.ndarray:
+    """Each column's maintenance rate (see :class:`MarginWatch`)."""
+    if not isinstance(account, MarginAccount):
+        return np.full(columns, float(getattr(account, "maintenance_margin", 0.0)))
+    if instruments is not None:
+        if len(instruments) != columns:
+            raise ParameterError(f"MarginWatch: instruments must name the {columns} price columns, "
+                                 f"got {len(instruments)} instruments")  # fmt: skip
+        return np.array([account.maintenance_rate(i) for i in instruments], dtype="float64")
+    highest = max([account.maintenance_margin, *(mm for _, _, mm in account.per_instrument)])  # type: ignore[misc]
+    return np.full(columns, float(highest))
+
+
 class Liquidation:
-    """The market orders that close every position after a margin call, at the open of the
-    bar after it, followed bar by bar while a volume cap leaves a rest working; then the
-    account is HALTED. The log records what each bar closed; what could not be closed (an
-    order a pre-trade hook rejected, or the data ended) is named in the halt's reason."""
+    """The market orders that close every position after a margin call or a FLATTEN
+    drawdown rule (``cause``: "margin call" or "drawdown"), at the open of the bar after
+    the close that called for it, followed bar by bar while a volume cap leaves a rest
+    working; then the account is HALTED. The log records what each bar closed, with its
+    cause; what could not be closed (an order a pre-trade hook rejected, or the data
+    ended) is named in the halt's reason (after a drawdown, which halted the account at
+    its close already, in a second HALTED record, only when something is left)."""
 
     def __init__(self, broker: Broker, portfolio: Portfolio, instruments: list[Instrument],
-                 monitor: RiskMonitor, call_ts: pd.Timestamp) -> None:  # fmt: skip
+                 monitor: RiskMonitor, call_ts: pd.Timestamp, cause: str = "margin call") -> None:  # fmt: skip
         self.broker, self.portfolio, self.instruments = broker, portfolio, instruments
-        self.monitor, self.call_ts = monitor, call_ts
+        self.monitor, self.call_ts, self.cause = monitor, call_ts, cause
         self.orders: dict[str, Order] = {}
 
     def start(self, bars: list[Bar]) -> None:
         broker = self.broker
         for order in broker.open_orders:
-            broker.cancel(order, bars[0].ts, "margin call: liquidation")
+            broker.cancel(order, bars[0].ts, f"{self.cause}: liquidation")
         submit = getattr(broker, "force", broker.submit)
         for inst in self.instruments:
             q = self.portfolio.quantity(inst)
@@ -299,7 +365,7 @@ class Liquidation:
             done = sum(f.quantity for f in fills)
             if done:
                 price = sum(f.price * f.quantity for f in fills) / done
-                self.monitor.liquidated(bar.ts, inst.symbol, done * -order.side.sign, price, order.order_id)
+                self.monitor.liquidated(bar.ts, inst.symbol, done * -order.side.sign, price, order.order_id, self.cause)
 
     @property
     def working(self) -> bool:
@@ -310,15 +376,17 @@ class Liquidation:
                 f"({self.orders[i.symbol].status.name if i.symbol in self.orders else 'no bar left to sell on'})"
                 for i in self.instruments if self.portfolio.quantity(i) != 0]  # fmt: skip
         rest = f"; not closed: {', '.join(left)}" if left else ""
-        self.monitor.halt(ts, f"liquidated after the margin call at {self.call_ts}{rest}")
+        self.monitor.halt(ts, f"liquidated after the {self.cause} at {self.call_ts}{rest}", again=bool(left))
 
 
 def run_liquidation(broker: Broker, portfolio: Portfolio, instruments: list[Instrument], ohlcv: tuple[np.ndarray, ...],
-                    idx: pd.Index, j: int, monitor: RiskMonitor, snapshot: Callable[[int], None]) -> None:  # fmt: skip
-    """After the margin call at close ``j``: liquidate from bar ``j + 1`` on, one bar at a
-    time until nothing is left working (``ohlcv``: five (bars, instruments) arrays), calling
-    ``snapshot(t)`` after each bar so the engine's curves follow."""
-    liq = Liquidation(broker, portfolio, instruments, monitor, idx[j])
+                    idx: pd.Index, j: int, monitor: RiskMonitor, snapshot: Callable[[int], None],
+                    cause: str = "margin call") -> None:  # fmt: skip
+    """After the margin call (or the FLATTEN drawdown, ``cause="drawdown"``) at close ``j``:
+    liquidate from bar ``j + 1`` on, one bar at a time until nothing is left working
+    (``ohlcv``: five (bars, instruments) arrays), calling ``snapshot(t)`` after each bar so
+    the engine's curves follow."""
+    liq = Liquidation(broker, portfolio, instruments, monitor, idx[j], cause)
     t, n, start = j + 1, len(idx), True
     while t < n:
         bars = [Bar(idx[t], *(float(a[t, x]) for a in ohlcv)) for x in range(len(instruments))]

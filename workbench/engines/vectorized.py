@@ -24,6 +24,10 @@ How the shared conventions map onto vectorbt (so that both engines fill identica
   commission, volume caps), hooks, per-bar strategies, margin accounts and multipliers
   other than 1 have no vectorbt equivalent: :meth:`VectorizedEngine.refusal` names them
   and the composition root raises :class:`ParameterError` before anything runs.
+- **Risk:** a signal strategy with a RiskProfile of order-level limits, or with a target
+  that goes short, runs through :mod:`workbench.engines.vector_risk`: each vectorbt run is
+  replayed through the event engine's RiskMonitor and account rule, and the target is
+  corrected where an order would be denied, cut or rejected, or where a margin call comes.
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.engines.vector_risk import Replay, SignalWalk, margin_call_row, profile_refusal
 from workbench.errors import ParameterError
+from workbench.risk.sizing import ATRRisk, VolatilityTarget
 from workbench.strategy.engine import Hooks, Run
 from workbench.strategy.spec import BacktestSpec
 from workbench.strategy.targets import check_target, check_weights
@@ -52,6 +58,7 @@ from workbench.trading.costs import (
     fill_prices,
 )
 from workbench.trading.enums import CostBasisMethod, FillTiming, Side
+from workbench.trading.frames import orders_frame
 from workbench.trading.orders import Fill
 from workbench.trading.portfolio import TRADE_COLUMNS, Portfolio
 from workbench.trading.sizing import AllEquity, FixedQuantity, PercentOfEquity, Sizer
@@ -99,7 +106,9 @@ class VectorRun:
         symbols: list[str],
         placed_shift: int,
         trades: Callable[[pd.DataFrame], pd.DataFrame],
+        walk: Replay | None = None,
     ) -> None:
+        self.walk = walk
         self.equity = equity
         self.positions = positions
         self.portfolio = portfolio
@@ -113,11 +122,14 @@ class VectorRun:
 
     @functools.cached_property
     def fills(self) -> pd.DataFrame:
-        return _fills(self._rec, self.equity.index, self._symbols)
+        fills = _fills(self._rec, self.equity.index, self._symbols)
+        return fills if self.walk is None else _walk_fills(fills, self._rec, self.walk, self.equity.index)
 
     @functools.cached_property
     def orders(self) -> pd.DataFrame:
-        return _orders(self.fills, self._rec, self.equity.index, self._shift)
+        n = len(self._rec)
+        orders = _orders(self.fills.iloc[:n], self._rec, self.equity.index, self._shift)
+        return orders if self.walk is None else _walk_orders(orders, self.fills.iloc[n:], self.walk, self.equity.index)
 
     @functools.cached_property
     def trades(self) -> pd.DataFrame:
@@ -150,14 +162,16 @@ def _bps(slippage: SlippageModel) -> float:
 
 
 def _sizing_refusal(spec: BacktestSpec) -> str:
-    """The sizing policy vectorbt cannot reproduce exactly, or ``""``: exactly the three
-    built-in policies (a subclass may size differently), and a percent of equity only in
-    whole units (vectorbt's granularity floor of a fractional exit leaves a one-lot rest
-    that blocks every later entry)."""
+    """The sizing policy vectorbt cannot reproduce exactly, or ``""``: exactly the built-in
+    policies that are all cash, a quantity or a percent of equity (per bar for volatility
+    targeting and ATR risk; a subclass may size differently), and a percent only in whole
+    units (vectorbt's granularity floor of a fractional exit leaves a one-lot rest that
+    blocks every later entry)."""
     sizer = spec.sizer
-    if type(sizer) not in (AllEquity, FixedQuantity, PercentOfEquity):
+    percent = (PercentOfEquity, VolatilityTarget, ATRRisk)
+    if type(sizer) not in (AllEquity, FixedQuantity, *percent):
         return f"sizing {sizer!r} (vectorbt has all cash, a quantity or a percent); use engine='event'"
-    if type(sizer) is PercentOfEquity and any(i.fractional for i in spec.instruments):
+    if type(sizer) in percent and any(i.fractional for i in spec.instruments):
         return f"sizing {sizer!r} on a fractional-lot instrument (vectorbt leaves a lot behind on exits); use engine='event'"
     return ""
 
@@ -240,14 +254,28 @@ def _signal_arrays(
     return masks, price, np.broadcast_to(c, tgt.shape)
 
 
-def _size_kwargs(sizer: Sizer, shorts: bool) -> dict[str, Any]:
-    """vectorbt's size arguments for a sizing policy (see the module notes)."""
+def _size_kwargs(sizer: Sizer, shorts: bool, prices: pd.DataFrame | None = None, close_mode: bool = False,
+                 ndim: int = 1) -> dict[str, Any]:  # fmt: skip
+    """vectorbt's size arguments for a sizing policy (see the module notes).
+
+    A sizer bound to the bars (:class:`VolatilityTarget`, :class:`ATRRisk`) becomes a
+    percent per execution row: the fraction of signal bar s, at its order's reference
+    price (the next open, or s's close with SIGNAL_CLOSE), on row s + 1 (or s), exactly
+    what the event engine's bound sizer spends; a column (``ndim=2``) for a grid.
+    """
     if isinstance(sizer, AllEquity):
         return {"size": np.inf}
     if isinstance(sizer, FixedQuantity):
         return {"size": sizer.quantity, "allow_partial": False}
     if isinstance(sizer, PercentOfEquity) and not shorts:
         return {"size": sizer.fraction, "size_type": "percent"}
+    if isinstance(sizer, VolatilityTarget | ATRRisk) and not shorts and prices is not None:
+        shift = 0 if close_mode else 1
+        ref = prices["Close" if close_mode else "Open"].to_numpy(dtype="float64")
+        f = sizer.bind(prices).fractions(np.concatenate([ref[shift:], np.full(shift, np.nan)]))  # by signal bar
+        size = np.zeros(len(ref))
+        size[shift:] = f[: len(ref) - shift]
+        return {"size": size[:, None] if ndim == 2 else size, "size_type": "percent"}
     raise ParameterError(f"the vectorized engine cannot reproduce sizing {sizer!r} for a strategy that goes "
                          "short (vectorbt's percent size is long-only); use engine='event'")  # fmt: skip
 
@@ -270,8 +298,11 @@ class VectorizedEngine:
             return "a pre-trade check hook (vectorbt sizes inside its own loop); use engine='event'"
         if hooks.bus is not None:
             return "an event bus (vectorbt emits no order events); use engine='event'"
-        if spec.risk is not None:
-            return "a risk profile (its checks run on every order, inside vectorbt's own loop); use engine='event'"
+        if spec.risk is not None and spec.strategy.kind != "signal":
+            return ("a risk profile on a weights strategy (its checks run on every leg of a rebalance that "
+                    "vectorbt sizes inside its own loop); use engine='event'")  # fmt: skip
+        if profile_refusal(spec.risk):
+            return profile_refusal(spec.risk)
         if type(spec.account) is not CashAccount:
             return f"account {spec.account!r} (vectorbt runs a cash account); use engine='event'"
         if spec.strategy.kind == "signal":
@@ -290,39 +321,69 @@ class VectorizedEngine:
         else:
             vr = run_signals(prices, strategy.target(prices), spec.instruments[0], spec)
         return Run(equity=vr.equity, positions=vr.positions, native=vr.portfolio,
-                   tables=lambda: (vr.orders, vr.fills, vr.trades))  # fmt: skip
+                   tables=lambda: (vr.orders, vr.fills, vr.trades),
+                   risk=vr.walk.monitor if vr.walk is not None else None)  # fmt: skip
 
 
 def run_signals(prices: pd.DataFrame, target: pd.Series, instrument: Instrument, spec: BacktestSpec) -> VectorRun:
-    """A +1/0/-1 target through ``vbt.Portfolio.from_signals`` (see the module notes)."""
+    """A +1/0/-1 target through ``vbt.Portfolio.from_signals`` (see the module notes); with
+    a risk profile, or a target that goes short (a margin call is then possible), through
+    the replay of :mod:`workbench.engines.vector_risk`."""
     tgt = check_target(target, prices.index)  # the event engine's check: same error, same message
     close_mode = spec.fill_timing is FillTiming.SIGNAL_CLOSE
-    masks, price, c = _signal_arrays(prices, tgt, _bps(spec.slippage), close_mode)
-    shorts = bool((tgt < 0).any())
-    kw = _size_kwargs(spec.sizer, shorts)
+    walk = SignalWalk(prices=prices, tgt=tgt, instrument=instrument, spec=spec) if spec.risk is not None or (tgt < 0).any() else None
+    start = tgt if walk is None else walk.first_guess()
+    shorts = bool((start < 0).any())
+    kw = _size_kwargs(spec.sizer, shorts, prices, close_mode)
     kw["size_granularity"] = instrument.lot_size
+    bps = _bps(spec.slippage)
     vbt = _vbt()
-    idx = prices.index
-    pf = vbt.Portfolio.from_signals(
-        c,  # plain arrays: vectorbt's index wrapping costs more than the simulation (see naive_utc)
-        entries=masks["entries"], exits=masks["exits"], price=price, init_cash=float(spec.cash),
-        engine=vbt_engine(), **_short_kwargs(masks, shorts), **_fees(spec.commission), **kw,
-    )  # fmt: skip
+
+    def portfolio(eff: np.ndarray) -> Any:
+        masks, price, c = _signal_arrays(prices, eff, bps, close_mode)
+        return vbt.Portfolio.from_signals(
+            c,  # plain arrays: vectorbt's index wrapping costs more than the simulation (see naive_utc)
+            entries=masks["entries"], exits=masks["exits"], price=price, init_cash=float(spec.cash),
+            engine=vbt_engine(), **_short_kwargs(masks, shorts), **_fees(spec.commission), **kw,
+        )  # fmt: skip
+
+    if walk is None:
+        pf = portfolio(tgt)
+    else:
+        walk.simulate = lambda eff: _state(portfolio(eff))
+        pf = walk.run()
+    return _signal_run(pf, prices.index, instrument, spec, walk)
+
+
+def _state(pf: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+    """(portfolio, cash, assets, value) per bar: what the risk replay reads of a run."""
+    return pf, np.asarray(pf.cash()), np.asarray(pf.assets()), np.asarray(pf.value())
+
+
+def _signal_run(pf: Any, idx: pd.Index, instrument: Instrument, spec: BacktestSpec, walk: SignalWalk | None) -> VectorRun:
+    equity, positions = np.array(pf.value(), dtype="float64"), np.array(pf.assets(), dtype="float64")
+    liq = walk.liquidated if walk is not None else None
+    if liq is not None:  # flat from the liquidation on: its cash is the equity
+        equity[liq.row :], positions[liq.row :] = liq.cash_after, 0.0
     symbols = [instrument.symbol]
+    cash, basis = float(spec.cash), spec.cost_basis
     return VectorRun(
-        equity=pd.Series(np.asarray(pf.value()), index=idx, name="equity", copy=False),
-        positions=pd.Series(np.asarray(pf.assets()), index=idx, name=instrument.symbol, copy=False),
+        equity=pd.Series(equity, index=idx, name="equity", copy=False),
+        positions=pd.Series(positions, index=idx, name=instrument.symbol, copy=False),
         portfolio=pf,
         symbols=symbols,
-        placed_shift=0 if close_mode else 1,
-        trades=lambda fills: _trades(pf, idx, symbols),
-    )
+        placed_shift=0 if spec.fill_timing is FillTiming.SIGNAL_CLOSE else 1,
+        trades=(lambda fills: _trades(pf, idx, symbols)) if liq is None else
+               (lambda fills: lot_trades(fills, [instrument], cash, basis)),
+        walk=walk,
+    )  # fmt: skip
 
 
 def run_weights(panel: pd.DataFrame, weights: pd.DataFrame, spec: BacktestSpec) -> VectorRun:
     """Target weights through ``vbt.Portfolio.from_orders(size_type="targetpercent")``."""
     instruments = list(spec.instruments)
     names = [str(c) for c in weights.columns]
+    symbols = [i.symbol for i in instruments]
     W = check_weights(weights, panel.index, names)
     close_mode = spec.fill_timing is FillTiming.SIGNAL_CLOSE
     if not close_mode:
@@ -333,21 +394,38 @@ def run_weights(panel: pd.DataFrame, weights: pd.DataFrame, spec: BacktestSpec) 
     price = close if close_mode else pd.DataFrame({s: panel[(s, "Open")].to_numpy(dtype="float64") for s in names}, index=vidx)
     gran = np.array([[i.lot_size if i.lot_size > 0 else np.nan for i in instruments]])
     vbt = _vbt()
-    pf = vbt.Portfolio.from_orders(
-        close, size=W, size_type="targetpercent", price=price, val_price=price,
-        size_granularity=gran, init_cash=float(spec.cash),
-        cash_sharing=True, group_by=True, call_seq="auto", direction="both",
-        engine=vbt_engine(), **_fees(spec.commission),
-    )  # fmt: skip
-    symbols = [i.symbol for i in instruments]
+
+    def portfolio(sizes: np.ndarray) -> Any:
+        return vbt.Portfolio.from_orders(
+            close, size=sizes, size_type="targetpercent", price=price, val_price=price,
+            size_granularity=gran, init_cash=float(spec.cash),
+            cash_sharing=True, group_by=True, call_seq="auto", direction="both",
+            engine=vbt_engine(), **_fees(spec.commission),
+        )  # fmt: skip
+
+    pf = portfolio(W)
+    equity, positions = np.array(pf.value(), dtype="float64"), np.array(pf.assets(), dtype="float64")
+    replay = None
+    j = margin_call_row(equity, np.abs(positions).sum(axis=1), 0, len(idx))
+    if j is not None:  # a margin call: no order after it, every position closed at the next open
+        W = W.copy()
+        W[j + 1 :] = np.nan
+        pf = portfolio(W)
+        equity, positions = np.array(pf.value(), dtype="float64"), np.array(pf.assets(), dtype="float64")
+        replay = Replay(n_orders=int(np.count_nonzero(pf.orders.values["idx"] <= j)))
+        replay.margin_call(lambda sym, f, row: float(panel[(names[symbols.index(sym)], f)].iat[row]), idx, instruments,
+                           spec, j, float(np.asarray(pf.cash()).reshape(-1)[j]), positions[j], float(equity[j]))  # fmt: skip
+        if replay.liquidated is not None:
+            equity[replay.liquidated.row :], positions[replay.liquidated.row :] = replay.liquidated.cash_after, 0.0
     cash, basis = float(spec.cash), spec.cost_basis
     return VectorRun(
-        equity=pd.Series(np.asarray(pf.value()), index=idx, name="equity", copy=False),
-        positions=pd.DataFrame(np.asarray(pf.assets()), index=idx, columns=symbols),
+        equity=pd.Series(equity, index=idx, name="equity", copy=False),
+        positions=pd.DataFrame(positions, index=idx, columns=symbols),
         portfolio=pf,
         symbols=symbols,
         placed_shift=0 if close_mode else 1,
         trades=lambda fills: lot_trades(fills, instruments, cash, basis),
+        walk=replay,
     )
 
 
@@ -405,6 +483,39 @@ def _orders(f: pd.DataFrame, rec: np.ndarray, idx: pd.Index, placed_shift: int) 
     )  # fmt: skip
 
 
+def _walk_fills(fills: pd.DataFrame, rec: np.ndarray, walk: Replay, idx: pd.Index) -> pd.DataFrame:
+    """The event engine's order ids on vectorbt's fills (a denied order used one too),
+    and the liquidation's fills, which this engine made itself."""
+    if walk.order_ids:
+        fills["order_id"] = [walk.order_ids.get(int(r), "") for r in rec["idx"]]
+    liq = walk.liquidated
+    if liq is None:
+        return fills
+    rows = [{"fill_id": f"F-{len(fills) + i}", "order_id": f.order_id, "symbol": f.symbol, "side": f.side.name,
+             "quantity": f.quantity, "price": f.price, "fee": f.fee, "ts": idx[liq.row]}
+            for i, f in enumerate(liq.fills, start=1)]  # fmt: skip
+    return pd.concat([fills, pd.DataFrame(rows, columns=FILL_COLUMNS)], ignore_index=True)
+
+
+def _walk_orders(orders: pd.DataFrame, extra: pd.DataFrame, walk: Replay, idx: pd.Index) -> pd.DataFrame:
+    """vectorbt's orders, the denied ones and the liquidation, in order-id order."""
+    orders["tag"] = [walk.tags.get(i, "") for i in orders["order_id"]]
+    parts = [orders]
+    if walk.unfilled:
+        parts.append(orders_frame(walk.unfilled))
+    if walk.liquidated is not None:
+        liq = extra.assign(type="MARKET", tif="GTC", limit_price=math.nan, stop_price=math.nan,
+                           placed=idx[walk.liquidated.row - 1], status="FILLED", filled_quantity=extra["quantity"],
+                           avg_fill_price=extra["price"], fees=extra["fee"], updated=extra["ts"], reason="",
+                           tag="liquidation")  # fmt: skip
+        parts.append(liq[ORDER_COLUMNS])
+    if not any(len(p) for p in parts):
+        return orders
+    out = pd.concat([p for p in parts if len(p)], ignore_index=True)
+    number = out["order_id"].astype(str).str.extract(r"(\d+)$", expand=False).astype("float64")
+    return out.iloc[np.argsort(number.to_numpy(), kind="stable")].reset_index(drop=True)
+
+
 def _trades(pf: Any, idx: pd.Index, symbols: list[str]) -> pd.DataFrame:
     """vectorbt's closed exit trades in the domain's trade columns (P&L net of fees)."""
     rec = pf.exit_trades.values
@@ -445,7 +556,7 @@ def run_signal_grid(
     tgt = check_target(targets, prices.index)
     masks, price, c = _signal_arrays(prices, tgt, _bps(spec.slippage), spec.fill_timing is FillTiming.SIGNAL_CLOSE)
     shorts = bool((tgt < 0).any())
-    kw = _size_kwargs(spec.sizer, shorts)
+    kw = _size_kwargs(spec.sizer, shorts, prices, spec.fill_timing is FillTiming.SIGNAL_CLOSE, tgt.ndim)
     vbt = _vbt()
     pf = vbt.Portfolio.from_signals(
         c, entries=masks["entries"], exits=masks["exits"],

@@ -20,8 +20,11 @@ __all__ = ["EngineComparison", "compare_engines"]
 # Keys must be equal; values equal within the tolerance. Quantities are values so that a
 # fractional instrument (lot 1e-8) may differ by vectorbt's float floor of cash / price
 # (one satoshi in 5e10); for whole units any relative tolerance < 1e-6 is exact equality.
-KEYS = {"fills": ["ts", "symbol", "side"], "trades": ["symbol", "side", "entry_time", "exit_time"]}
-VALUES = {"fills": ["quantity", "price", "fee"], "trades": ["quantity", "entry_price", "exit_price", "pnl"]}
+KEYS = {"fills": ["ts", "symbol", "side"], "trades": ["symbol", "side", "entry_time", "exit_time"],
+        "risk log": ["ts", "event", "order_id", "limit", "detail"]}  # fmt: skip
+VALUES = {"fills": ["quantity", "price", "fee"], "trades": ["quantity", "entry_price", "exit_price", "pnl"],
+          "risk log": ["value", "threshold"]}  # fmt: skip
+ORDER = {"fills": ["ts", "symbol"], "trades": ["symbol", "exit_time", "entry_time", "side"], "risk log": []}
 
 
 def _costly(result: BacktestResult) -> bool:
@@ -32,9 +35,9 @@ def _costly(result: BacktestResult) -> bool:
 def _diff_table(name: str, a: pd.DataFrame, b: pd.DataFrame, rtol: float) -> list[str]:
     """Row-by-row differences of two fill or trade tables, as readable lines."""
     keys, vals = KEYS[name], VALUES[name]
-    order = ["ts", "symbol"] if name == "fills" else ["symbol", "exit_time", "entry_time", "side"]
-    a = a.sort_values(order, kind="stable").reset_index(drop=True)
-    b = b.sort_values(order, kind="stable").reset_index(drop=True)
+    if ORDER[name]:  # the risk log is in time order already (events of one bar in the order they happened)
+        a = a.sort_values(ORDER[name], kind="stable").reset_index(drop=True)
+        b = b.sort_values(ORDER[name], kind="stable").reset_index(drop=True)
     out = []
     if len(a) != len(b):
         out.append(f"{name}: {len(a)} on the event engine vs {len(b)} on the vectorized engine")
@@ -45,7 +48,7 @@ def _diff_table(name: str, a: pd.DataFrame, b: pd.DataFrame, rtol: float) -> lis
                 out.append(f"{name}[{i}] {k}: event {ra[k]} vs vectorized {rb[k]}")
         for k in vals:
             x, y = float(ra[k]), float(rb[k])
-            if not np.isclose(x, y, rtol=rtol, atol=rtol * 1e-3):
+            if not np.isclose(x, y, rtol=rtol, atol=rtol * 1e-3, equal_nan=True):
                 out.append(f"{name}[{i}] {k}: event {x!r} vs vectorized {y!r}")
         if len(out) >= 20:
             out.append("... (first 20 differences shown)")
@@ -62,7 +65,7 @@ class EngineComparison:
     tolerance: float
     equity_max_rel_diff: float
     differences: list[str] = field(default_factory=list)
-    compared: tuple[str, ...] = ("fills", "trades", "equity")
+    compared: tuple[str, ...] = ("fills", "trades", "equity", "risk log")
 
     @property
     def ok(self) -> bool:
@@ -108,10 +111,10 @@ def compare_engines(
     instrument (vectorbt's float floor of cash / price can differ by one lot, e.g. a
     satoshi in 1.85 BTC).
 
-    The engines agree while the account is solvent. Once equity is at or below zero
-    (a short through a rally can do that) they part: vectorbt covers only what cash pays
-    for, the event engine makes a margin call at that close and liquidates at the next
-    open (see ``result.risk``).
+    So must the risk logs (``result.risk``): every denial, cut reversal, margin call,
+    liquidation and state change, with the same order ids, limits and values, and the same
+    counts. Both engines make the margin call of a cash account whose equity reaches zero
+    with a position held, and liquidate at the next open.
 
     >>> import workbench as wb
     >>> wb.compare_engines("sma_crossover", "GOOG", commission=0.001).ok
@@ -125,6 +128,7 @@ def compare_engines(
     tol = tolerance if tolerance is not None else (1e-6 if _costly(ev) or fractional else 1e-9)
     diffs = _diff_table("fills", ev.fills, vz.fills, tol)
     diffs += _diff_table("trades", ev.trades, vz.trades, tol)
+    diffs += _risk_diffs(ev, vz, tol)
     a, b = ev.equity.to_numpy(), vz.equity.to_numpy()
     rel = np.abs(a - b) / np.maximum(np.abs(a), 1e-300)
     worst = float(rel.max()) if len(rel) else 0.0
@@ -132,3 +136,13 @@ def compare_engines(
         i = int(np.argmax(rel))
         diffs.append(f"equity at {ev.equity.index[i]}: event {a[i]!r} vs vectorized {b[i]!r} (rel {rel[i]:.2e})")
     return EngineComparison(ev, vz, tol, worst, diffs)
+
+
+def _risk_diffs(ev: BacktestResult, vz: BacktestResult, tol: float) -> list[str]:
+    """Differences of the two risk logs: presence, counts, then event by event."""
+    a, b = ev.risk, vz.risk
+    if a is None or b is None:
+        return [] if a is b else [f"risk log: {a!r} on the event engine vs {b!r} on the vectorized engine"]
+    out = [f"risk log {k}: event {getattr(a, k)!r} vs vectorized {getattr(b, k)!r}"
+           for k in ("state", "level", "passed", "denied", "reduced") if getattr(a, k) != getattr(b, k)]  # fmt: skip
+    return out + _diff_table("risk log", a.events, b.events, tol)

@@ -58,6 +58,7 @@ from workbench.strategy.base import Strategy
 from workbench.strategy.engine import NO_HOOKS, check_supported
 from workbench.strategy.metrics import periods_per_year
 from workbench.strategy.spec import BacktestSpec
+from workbench.trading.sizing import FixedQuantity
 
 __all__ = [
     "grid_search", "GRID_METRICS", "count_combinations", "combo_bytes", "chunk_size",
@@ -241,7 +242,8 @@ def _metrics(equity: np.ndarray, index: pd.DatetimeIndex, cash: float, ppy: floa
     del rets
     growth = eq[:, -1] / cash
     days = (index[-1] - index[0]).total_seconds() / 86_400
-    cagr = np.where(growth > 0, growth ** (365.25 / days) - 1.0, -1.0) if days > 0 else np.full(len(growth), np.nan)
+    with np.errstate(invalid="ignore"):  # a column that lost everything (replaced by its single run after)
+        cagr = np.where(growth > 0, growth ** (365.25 / days) - 1.0, -1.0) if days > 0 else np.full(len(growth), np.nan)
     dd = (eq / np.maximum.accumulate(eq, axis=1) - 1.0).min(axis=1)
     return {"total_return": growth - 1.0, "cagr": cagr, "annual_volatility": sd * math.sqrt(ppy),
             "sharpe": sharpe, "max_drawdown": dd, "final_equity": eq[:, -1].copy()}  # fmt: skip
@@ -264,14 +266,24 @@ def _vector_runner(prices: pd.DataFrame, spec: BacktestSpec) -> Runner:
         for j, s in enumerate(strategies):
             targets[:, j] = s.target(prices).to_numpy(dtype="float64")
         equity, n_trades = vectorized.run_signal_grid(prices, targets, instrument, spec)
+        single = (equity <= 0).any(axis=0)  # a margin call: the single run liquidates as the event engine does
+        if isinstance(spec.sizer, FixedQuantity):  # a fixed short may be worth more than equity: the account rejects it
+            single |= (targets < 0).any(axis=0)
         del targets
-        return {**_metrics(equity, prices.index, spec.cash, ppy, spec.risk_free_rate), "n_trades": np.asarray(n_trades)}
+        out = {**_metrics(equity, prices.index, spec.cash, ppy, spec.risk_free_rate), "n_trades": np.asarray(n_trades)}
+        again = np.flatnonzero(single)
+        if len(again):
+            rerun = _spec_runner(prices, spec)([strategies[j] for j in again])
+            for k in out:
+                out[k][again] = rerun[k]
+        return out
 
     return run_chunk
 
 
-def _event_runner(prices: pd.DataFrame, spec: BacktestSpec) -> Runner:
-    """One event-driven backtest per combination; only its metric values are kept."""
+def _spec_runner(prices: pd.DataFrame, spec: BacktestSpec) -> Runner:
+    """One backtest per combination on the spec's engine (the vectorized engine's single
+    runs replay a risk profile and margin calls); only its metric values are kept."""
 
     def run_chunk(strategies: list[Strategy]) -> dict[str, np.ndarray]:
         rows = [[run(spec.replace(strategy=s), prices).stats[k] for k in GRID_METRICS] for s in strategies]
@@ -352,11 +364,11 @@ def grid_search(
     engine = spec.engine
     check_supported(engine_for(engine), spec, NO_HOOKS)
     vector = engine == "vectorized"
-    if vector:
+    if vector and spec.risk is None:
         runner, chunk = _vector_runner(prices, spec), chunk_size(len(prices), memory_limit_mb)
-    else:
-        runner, chunk = _event_runner(prices, spec), EVENT_BATCH
-    desc = f"grid (vectorbt, {min(chunk, total):,} per call)" if vector else "grid (event engine)"
+    else:  # a risk profile is checked order by order: one run per combination
+        runner, chunk, vector = _spec_runner(prices, spec), EVENT_BATCH, False
+    desc = f"grid (vectorbt, {min(chunk, total):,} per call)" if vector else f"grid ({engine} engine, one run each)"
     show = total > (chunk if vector else 20) if progress is None else progress
     positions, stats, calls = _sweep(combos, runner, chunk, total, show, desc)
     out = _table(grid, positions, stats)

@@ -22,26 +22,34 @@ from workbench.risk.limits import (
     Limit,
     LongOnly,
     MaxGrossLeverage,
+    MaxHHI,
     MaxNetLeverage,
     MaxOrderNotional,
     MaxOrderQuantity,
     MaxOrdersPerDay,
     MaxPositionWeight,
+    MaxTopNWeight,
+    MaxVaR,
 )
 from workbench.risk.monitor import RiskLog
 from workbench.risk.profile import DrawdownAction, RiskLevel, RiskProfile, TradingState
 from workbench.risk.sizing import (
+    ATRRisk,
     FixedFractional,
+    VolatilityTarget,
+    ewma_volatility,
     kelly_fraction,
     kelly_from_returns,
     kelly_from_trades,
+    wilder_atr,
 )
 
 __all__ = [
     "RiskProfile", "TradingState", "RiskLevel", "DrawdownAction", "RiskLog", "Limit", "Breach",
     "MaxOrderNotional", "MaxOrderQuantity", "MaxPositionWeight", "MaxGrossLeverage", "MaxNetLeverage",
-    "LongOnly", "MaxOrdersPerDay", "RiskCheckPassed", "RiskCheckFailed", "LimitBreached", "TradingStateChanged",
+    "LongOnly", "MaxOrdersPerDay", "MaxTopNWeight", "MaxHHI", "MaxVaR", "RiskCheckPassed", "RiskCheckFailed", "LimitBreached", "TradingStateChanged",
     "FixedFractional", "kelly_fraction", "kelly_from_trades", "kelly_from_returns",
+    "VolatilityTarget", "ATRRisk", "ewma_volatility", "wilder_atr",
 ]  # fmt: skip
 #: analytics modules, imported on first use of one of their names (their ``__all__``)
 _LAZY = ("var", "var_backtest", "exposure", "drawdown", "correlation", "stress")

@@ -66,6 +66,8 @@ class RiskGate:
         limit, a buy stop at or above its stop; sells mirror this). A stop that gaps past
         its price can still fill beyond it: the drift monitor then reports the breach."""
         mark = self.price_of(order.instrument)
+        if order.limit_price is None and order.stop_price is None:  # a market order: the mark
+            return mark
         buy = order.side is Side.BUY
         for level in (order.limit_price, order.stop_price):
             if level is not None and (mark != mark or (level > mark if buy else level < mark)):
@@ -74,8 +76,11 @@ class RiskGate:
 
     def working(self, instrument: Instrument) -> float:
         """The signed quantity still to fill of the orders working in ``instrument``."""
+        broker = self.broker
+        if not broker.has_open_orders:  # the common case: no scan, no list built
+            return 0.0
         sym = instrument.symbol
-        return sum(o.side.sign * o.remaining_quantity for o in self.broker.open_orders if o.instrument.symbol == sym)
+        return sum(o.side.sign * o.remaining_quantity for o in broker.open_orders if o.instrument.symbol == sym)
 
     def cancel_adding(self, ts: pd.Timestamp) -> None:
         """The state left ACTIVE: orders still working that would add exposure are cancelled

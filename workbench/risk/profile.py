@@ -34,10 +34,12 @@ class TradingState(enum.Enum):
 
 
 class DrawdownAction(enum.Enum):
-    """What a drawdown past the limit does: stop new entries, or stop all trading."""
+    """What a drawdown past the limit does: stop new entries, stop all trading, or stop all
+    trading and close every position."""
 
     REDUCE = "REDUCE"  # -> REDUCING_ONLY
     HALT = "HALT"  # -> HALTED
+    FLATTEN = "FLATTEN"  # -> HALTED, every position closed at the next bar's open
 
 
 class RiskLevel(enum.IntEnum):
@@ -67,7 +69,11 @@ class RiskProfile:
         (closes since the start), the account moves to ``drawdown_action``'s state from
         the next bar on, for the rest of the run.
     drawdown_action : DrawdownAction
-        ``REDUCE`` (default: exits pass, entries are denied) or ``HALT``.
+        ``REDUCE`` (default: exits pass, entries are denied), ``HALT`` (every order is
+        denied but the engine's protective exits) or ``FLATTEN``: HALTED at that close, and
+        every position is closed with market orders at the next bar's open (tag
+        ``"liquidation"``, as after a margin call; logged as ``PositionLiquidated`` with the
+        drawdown as their cause).
 
     >>> from workbench.risk.limits import MaxOrderQuantity
     >>> RiskProfile(limits=(MaxOrderQuantity(limit=100),), max_drawdown=0.2).max_drawdown
@@ -92,7 +98,7 @@ class RiskProfile:
         try:
             object.__setattr__(self, "drawdown_action", DrawdownAction(getattr(self.drawdown_action, "value", self.drawdown_action)))
         except ValueError:
-            raise ParameterError(f"RiskProfile: drawdown_action must be REDUCE or HALT, got {self.drawdown_action!r}") from None
+            raise ParameterError(f"RiskProfile: drawdown_action must be REDUCE, HALT or FLATTEN, got {self.drawdown_action!r}") from None
 
     @property
     def names(self) -> list[str]:

@@ -15,6 +15,21 @@ spec's ``size=``) or builds one:
   returns, the continuous-time f* = μ / σ² of per-period simple returns (sample mean and
   variance, ddof = 1, no risk-free rate). No edge (f* <= 0) is a ParameterError, not a
   zero position.
+- :class:`VolatilityTarget` and :class:`ATRRisk` size from the price history: each engine
+  binds them to the run's bars (``bind(prices)`` → a
+  :class:`~workbench.trading.sizing.BarFractions`) and an order decided at bar s spends a
+  fraction f_s of equity known at s's close (σ̂ and ATR use bars up to and including s):
+
+  - vol target: f_s = min(cap, target / σ̂_s), σ̂_s the annualised EWMA volatility of
+    :func:`ewma_volatility` (simple close-to-close returns, RiskMetrics λ = 0.94);
+  - ATR risk: quantity ≈ risk × equity / (k × ATR_s × multiplier), i.e. f_s = min(cap,
+    risk × P / (k × ATR_s)) at the order's reference price P, ATR from :func:`wilder_atr`.
+
+  The budget f_s × equity includes fees and slippage (as for PercentOfEquity), so with
+  costs the quantity is a little under the formula. Bars inside the warm-up size 0 (no
+  position). ``cap`` is at most 1: a sizer does not see the account, and more than 1×
+  equity would be rejected by a cash account (vectorbt, too, runs cash accounts only), so
+  leverage above 1 on a MarginAccount is not offered here.
 """
 
 from __future__ import annotations
@@ -26,10 +41,11 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import ParameterError
-from workbench.trading.sizing import AllEquity, CostFn, PercentOfEquity
+from workbench.trading.sizing import AllEquity, BarFractions, CostFn, PercentOfEquity
 from workbench.trading.values import Instrument
 
-__all__ = ["FixedFractional", "kelly_fraction", "kelly_from_trades", "kelly_from_returns"]
+__all__ = ["FixedFractional", "VolatilityTarget", "ATRRisk", "ewma_volatility", "wilder_atr", "kelly_fraction",
+           "kelly_from_trades", "kelly_from_returns"]
 
 
 def _fraction(owner: str, field: str, value: object, upper: float = 1.0) -> float:
@@ -55,6 +71,168 @@ class FixedFractional:
             return 0.0
         wanted = instrument.round_lots(self.risk * equity / (self.stop * price * instrument.multiplier))
         return min(wanted, AllEquity().size(price, equity, cash, instrument, cost))
+
+
+def _positive(owner: str, field: str, value: object) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    if not ok:
+        raise ParameterError(f"{owner}: {field} must be a finite number > 0, got {field}={value!r}")
+    return float(value)
+
+
+def _count(owner: str, field: str, value: object) -> int:
+    if not (isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= 1):
+        raise ParameterError(f"{owner}: {field} must be an int >= 1, got {field}={value!r}")
+    return int(value)
+
+
+def _decay(owner: str, lam: object) -> float:
+    if not (isinstance(lam, int | float) and not isinstance(lam, bool) and 0 < lam < 1):
+        raise ParameterError(f"{owner}: lam must be in (0, 1), got lam={lam!r}")
+    return float(lam)
+
+
+def _recursion(x: np.ndarray, keep: float, seed: float) -> np.ndarray:
+    """y_t = keep × y_{t-1} + (1 − keep) × x_t from y_{-1} = ``seed``, in C (scipy's lfilter
+    runs this exact recursion: one multiply-add per bar, no Python loop)."""
+    from scipy.signal import lfilter  # imported on first bind: keeps `import workbench` fast
+
+    if len(x) == 0:
+        return np.empty(0)
+    y, _ = lfilter([1.0 - keep], [1.0, -keep], x, zi=[keep * seed])
+    return np.asarray(y, dtype="float64")
+
+
+def _column(prices: pd.DataFrame, name: str, owner: str) -> np.ndarray:
+    if name not in prices:
+        raise ParameterError(f"{owner}: bind needs the OHLCV frame of one instrument, got columns {list(prices.columns)!r}")
+    return prices[name].to_numpy(dtype="float64")
+
+
+def ewma_volatility(close: np.ndarray | pd.Series, lam: float = 0.94, warmup: int = 20,
+                    periods_per_year: float = 252.0) -> np.ndarray:  # fmt: skip
+    """Annualised EWMA volatility at each close (RiskMetrics recursion, zero mean).
+
+    r_t = C_t / C_{t-1} − 1 (simple returns, t >= 1); seed σ²_w = mean(r_1² .. r_w²) at
+    bar w = ``warmup`` (the zero-mean second moment, the same estimator the recursion
+    averages); then σ²_t = λ σ²_{t-1} + (1 − λ) r_t². Returns √(σ²_t × periods_per_year),
+    NaN for bars t < warmup (fewer than ``warmup`` returns seen). Row t uses closes up to t.
+
+    >>> v = ewma_volatility(np.array([100.0, 101.0, 100.0, 102.0]), warmup=2)
+    >>> bool(np.isnan(v[1])), round(float(v[2]), 4)
+    (True, 0.158)
+    """
+    lam, warmup = _decay("ewma_volatility", lam), _count("ewma_volatility", "warmup", warmup)
+    periods_per_year = _positive("ewma_volatility", "periods_per_year", periods_per_year)
+    c = np.asarray(close, dtype="float64")
+    out = np.full(len(c), np.nan)
+    if len(c) <= warmup:
+        return out
+    r2 = np.diff(c) / c[:-1]
+    r2 = r2 * r2  # r2[t-1] is r_t²
+    seed = float(np.mean(r2[:warmup]))
+    out[warmup] = seed
+    out[warmup + 1 :] = _recursion(r2[warmup:], lam, seed)
+    return np.sqrt(out * periods_per_year)
+
+
+def wilder_atr(high: np.ndarray | pd.Series, low: np.ndarray | pd.Series, close: np.ndarray | pd.Series,
+               window: int = 14) -> np.ndarray:  # fmt: skip
+    """Average true range with Wilder's smoothing, as TA-Lib's ``ATR`` computes it.
+
+    TR_t = max(H_t − L_t, |H_t − C_{t-1}|, |L_t − C_{t-1}|) for t >= 1 (bar 0 has no
+    previous close and is not used); ATR_n = mean(TR_1 .. TR_n) at bar n = ``window``, then
+    ATR_t = ((n − 1) ATR_{t-1} + TR_t) / n. NaN for bars t < window; row t uses bars up to t.
+    """
+    h, lo, c = (np.asarray(a, dtype="float64") for a in (high, low, close))
+    n = _count("wilder_atr", "window", window)
+    out = np.full(len(c), np.nan)
+    if len(c) <= n:
+        return out
+    prev = c[:-1]
+    tr = np.maximum(h[1:] - lo[1:], np.maximum(np.abs(h[1:] - prev), np.abs(lo[1:] - prev)))  # tr[t-1] is TR_t
+    seed = float(np.mean(tr[:n]))
+    out[n] = seed
+    out[n + 1 :] = _recursion(tr[n:], (n - 1) / n, seed)
+    return out
+
+
+def _unbound(owner: str) -> ParameterError:
+    return ParameterError(f"{owner} sizes from the price history: bind it to the run's bars first "
+                          f"(sizer.bind(prices); every engine does)")  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class VolatilityTarget:
+    """Hold ``target`` annualised volatility: f_s = min(cap, target / σ̂_s) of equity.
+
+    σ̂_s is :func:`ewma_volatility` at the signal bar (decay ``lam``, seeded over the first
+    ``warmup`` returns, annualised with √``periods_per_year``); signals before the warm-up
+    open nothing. ``target`` and σ̂ are annual fractions (0.10 = 10 %).
+
+    >>> VolatilityTarget(target=0.10).lam
+    0.94
+    """
+
+    target: float
+    lam: float = 0.94
+    warmup: int = 20
+    cap: float = 1.0
+    periods_per_year: float = 252.0
+
+    def __post_init__(self) -> None:
+        name = "VolatilityTarget"
+        object.__setattr__(self, "target", _positive(name, "target", self.target))
+        object.__setattr__(self, "lam", _decay(name, self.lam))
+        object.__setattr__(self, "warmup", _count(name, "warmup", self.warmup))
+        object.__setattr__(self, "cap", _fraction(name, "cap", self.cap))
+        object.__setattr__(self, "periods_per_year", _positive(name, "periods_per_year", self.periods_per_year))
+
+    def bind(self, prices: pd.DataFrame) -> BarFractions:
+        """The per-bar fractions on these bars (one instrument's OHLCV)."""
+        vol = ewma_volatility(_column(prices, "Close", "VolatilityTarget"), self.lam, self.warmup, self.periods_per_year)
+        with np.errstate(divide="ignore"):
+            scale = self.target / vol  # σ̂ = 0 (flat prices): +inf, i.e. the cap
+        scale.flags.writeable = False
+        return BarFractions(scale=scale, cap=self.cap, source=repr(self))
+
+    def size(self, price: float, equity: float, cash: float, instrument: Instrument, cost: CostFn) -> float:
+        raise _unbound("VolatilityTarget")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ATRRisk:
+    """Risk ``risk`` of equity to a stop ``k`` ATRs away: quantity = risk × equity /
+    (k × ATR_s × multiplier), i.e. f_s = min(cap, risk × P / (k × ATR_s)) of equity at
+    the order's reference price P.
+
+    ATR_s is :func:`wilder_atr` over ``window`` bars at the signal bar (price units);
+    signals before bar ``window`` open nothing. ``risk`` and ``cap`` are fractions of
+    equity, ``k`` a multiple of ATR.
+    """
+
+    risk: float
+    k: float = 2.0
+    window: int = 14
+    cap: float = 1.0
+
+    def __post_init__(self) -> None:
+        name = "ATRRisk"
+        object.__setattr__(self, "risk", _fraction(name, "risk", self.risk))
+        object.__setattr__(self, "k", _positive(name, "k", self.k))
+        object.__setattr__(self, "window", _count(name, "window", self.window))
+        object.__setattr__(self, "cap", _fraction(name, "cap", self.cap))
+
+    def bind(self, prices: pd.DataFrame) -> BarFractions:
+        """The per-bar risk per unit of price on these bars (one instrument's OHLCV)."""
+        h, lo, c = (_column(prices, k, "ATRRisk") for k in ("High", "Low", "Close"))
+        with np.errstate(divide="ignore"):
+            scale = self.risk / (self.k * wilder_atr(h, lo, c, self.window))  # ATR = 0: +inf, the cap
+        scale.flags.writeable = False
+        return BarFractions(scale=scale, cap=self.cap, per_price=True, source=repr(self))
+
+    def size(self, price: float, equity: float, cash: float, instrument: Instrument, cost: CostFn) -> float:
+        raise _unbound("ATRRisk")
 
 
 def kelly_fraction(win_rate: float, payoff: float) -> float:

@@ -14,6 +14,7 @@ exposure are always allowed. Each fill id is booked at most once.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -183,6 +184,13 @@ class Portfolio:
             p.market_value(self._mark_of(p)) for s, p in self.positions.items() if s != symbol
         )
         return other_gross, other_value
+
+    def margin_requirement(self, rate: Callable[[Instrument], float], excluding: str = "") -> float:
+        """Σ_i rate(instrument_i) × |v_i| over the positions (v_i at the latest marks, in
+        the account currency), leaving out ``excluding``'s: a margin account's requirement
+        when each instrument has its own rate."""
+        return float(sum(rate(p.instrument) * abs(p.market_value(self._mark_of(p)))
+                         for s, p in self.positions.items() if s != excluding))  # fmt: skip
 
     def check_fill(self, instrument: Instrument, signed_qty: float, price: float, fee: float) -> str:
         """Why a prospective fill would break the account's rule, or ``""`` if it is allowed."""

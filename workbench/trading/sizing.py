@@ -4,6 +4,11 @@ Each answers ``size(price, equity, cash, instrument, cost) -> quantity`` where `
 is the full cash a buy of ``q`` units would need at ``price`` including commission and
 slippage. Quantities are rounded *down* to the instrument's lot size (fractional when
 the lot size is < 1), so a policy never asks for more than it may spend.
+
+A sizer that needs the price history (volatility targeting, ATR risk) also has
+``bind(prices) -> Sizer``: every engine calls it once per run (:func:`bind_sizer`) with
+the OHLCV frame of the instrument it trades, and sizes each order with what the bound
+sizer knew at the order's *signal* bar. :class:`BarFractions` is that bound form.
 """
 
 from __future__ import annotations
@@ -14,10 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+import pandas as pd
+
 from workbench.errors import ParameterError
 from workbench.trading.values import Instrument
 
-__all__ = ["Sizer", "FixedQuantity", "PercentOfEquity", "AllEquity", "sizer_from"]
+__all__ = ["Sizer", "BindsPrices", "FixedQuantity", "PercentOfEquity", "AllEquity", "BarFractions", "bind_sizer",
+           "sizer_from"]
 
 CostFn = Callable[[float], float]
 
@@ -27,6 +36,21 @@ class Sizer(Protocol):
     def size(
         self, price: float, equity: float, cash: float, instrument: Instrument, cost: CostFn
     ) -> float: ...
+
+
+class BindsPrices(Protocol):
+    """A sizer that sizes from the price history: bound once per run to its bars."""
+
+    def bind(self, prices: pd.DataFrame) -> Sizer: ...
+
+
+def bind_sizer(sizer: Sizer, prices: pd.DataFrame) -> Sizer:
+    """``sizer.bind(prices)`` for a sizer that needs the run's bars, else ``sizer`` itself.
+
+    Engines call it once before their loop, so a sizer without ``bind`` costs nothing per bar.
+    """
+    bind = getattr(sizer, "bind", None)
+    return sizer if bind is None else bind(prices)
 
 
 def _affordable(budget: float, price: float, instrument: Instrument, cost: CostFn) -> float:
@@ -101,6 +125,48 @@ class AllEquity:
 
     def size(self, price, equity, cash, instrument, cost) -> float:  # type: ignore[no-untyped-def]
         return _affordable(max(equity, 0.0), price, instrument, cost)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class BarFractions:
+    """A sizer bound to one run's bars: the order decided at signal bar ``s`` spends the
+    fraction f_s of equity that :class:`PercentOfEquity` would (fees and slippage inside
+    the budget, whole lots), with
+
+        f_s = min(cap, scale[s])          (``per_price=False``: a fraction of equity)
+        f_s = min(cap, scale[s] × P)      (``per_price=True``: a risk per unit of price)
+
+    where P is the order's reference price (the fill bar's open, or the signal close). A
+    NaN ``scale[s]`` (a bar inside the warm-up) is f_s = 0: no position; +inf is ``cap``.
+    ``scale`` holds only what was known at each bar's close, so sizing from row ``s`` never
+    looks ahead. ``source`` names the sizer it was bound from (for messages).
+    """
+
+    scale: np.ndarray
+    cap: float
+    per_price: bool = False
+    source: str = ""
+
+    def fraction(self, s: int, price: float) -> float:
+        """f_s at reference price ``price`` (see the class notes)."""
+        x = float(self.scale[s]) * (price if self.per_price else 1.0)
+        return min(self.cap, x) if x > 0 else 0.0  # NaN > 0 is False: no position
+
+    def fractions(self, price: np.ndarray | float = 1.0) -> np.ndarray:
+        """f_s for every signal bar ``s``, ``price[s]`` the reference price of its order."""
+        x = self.scale * price if self.per_price else self.scale
+        return np.where(x > 0, np.minimum(self.cap, x), 0.0)
+
+    def size_at(self, s: int, price: float, equity: float, cash: float, instrument: Instrument, cost: CostFn) -> float:
+        """The quantity for an order decided at bar ``s`` (what the engines call)."""
+        f = self.fraction(s, price)
+        if f <= 0:
+            return 0.0
+        return _affordable(min(f * equity, max(equity, 0.0)), price, instrument, cost)
+
+    def size(self, price: float, equity: float, cash: float, instrument: Instrument, cost: CostFn) -> float:
+        """Sized from the last bound bar: what a live loop bound on the history so far wants."""
+        return self.size_at(len(self.scale) - 1, price, equity, cash, instrument, cost)
 
 
 #: How the error for a sizer class passed instead of an instance shows an instance.
