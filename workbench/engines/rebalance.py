@@ -11,6 +11,8 @@ import gc
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -220,27 +222,48 @@ def rebalance_to_target(
     for order in broker.open_orders:
         if order.instrument.symbol == instrument.symbol:
             broker.cancel(order, bar.ts, f"superseded by the signal of {signal_ts}")
-    q0 = portfolio.quantity(instrument)
-    if q0 != 0 and np.sign(q0) == want:
-        return
-    side = Side.BUY if (want > 0 or (want == 0 and q0 < 0)) else Side.SELL
-    qty = 0.0
-    if want != 0:
-        if q0 == 0:
-            equity, cash, cost = portfolio.equity, portfolio.cash, fill_cost(costs, instrument, bar, side, ref)
-        else:
-            budget, cost = reversal_budget(portfolio.cash, costs, instrument, bar, side, ref, q0)
-            equity = cash = budget
-        at = getattr(sizer, "size_at", None)  # once per order, never per bar
-        if at is None:
-            qty = sizer.size(ref, equity, cash, instrument, cost)
-        else:
-            qty = at(signal_bar, ref, equity, cash, instrument, cost)
-    total = abs(q0) + qty
-    if total > 0:
-        tag = "entry" if q0 == 0 else ("exit" if qty == 0 else "reverse")
+    placed = order_for_target(portfolio.quantity(instrument), portfolio.cash, costs, instrument, bar, want, ref, sizer,
+                              signal_bar)  # fmt: skip
+    if placed is not None:
+        side, total, tag = placed
         broker.place(instrument, side, total, signal_ts, OrderType.MARKET, tag=tag)
         broker.on_bar(instrument, bar, at_close=close_mode)
+
+
+def order_for_target(q0: float, cash: float, costs: Costs, instrument: Instrument, bar: Bar, want: float,
+                     ref: float, sizer: Sizer, s: int = -1) -> tuple[Side, float, str] | None:  # fmt: skip
+    """(side, quantity, tag) of the one market order that moves a position of ``q0`` to
+    exposure ``want`` (+1, 0, -1) at ``ref``, or None when there is nothing to do. The rule
+    both engines decide by (:func:`rebalance_to_target` places it; the vectorized engine's
+    risk replay checks it): a reversal is one order whose new side may use what closing
+    leaves; ``s`` is the signal bar, for a sizer bound to the run's bars."""
+    if q0 != 0 and np.sign(q0) == want:
+        return None
+    size_at = getattr(sizer, "size_at", None)  # once per order, never per bar
+    if size_at is not None:
+        sizer = _AtBar(size_at, s)
+    side = Side.BUY if (want > 0 or (want == 0 and q0 < 0)) else Side.SELL
+    qty = 0.0
+    if want != 0 and q0 == 0:  # from flat: equity is the cash
+        qty = sizer.size(ref, cash, cash, instrument, fill_cost(costs, instrument, bar, side, ref))
+    elif want != 0:
+        budget, cost = reversal_budget(cash, costs, instrument, bar, side, ref, q0)
+        qty = sizer.size(ref, budget, budget, instrument, cost)
+    total = abs(q0) + qty
+    if total <= 0:
+        return None
+    return side, total, "entry" if q0 == 0 else ("exit" if qty == 0 else "reverse")
+
+
+@dataclass(frozen=True, slots=True)
+class _AtBar:
+    """A bound sizer seen as a plain Sizer for one signal bar."""
+
+    size_at: Callable[..., float]
+    s: int
+
+    def size(self, price: float, equity: float, cash: float, instrument: Instrument, cost: Any) -> float:
+        return self.size_at(self.s, price, equity, cash, instrument, cost)
 
 
 class MarginWatch:

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.engines.rebalance import Costs, fill_cost, reversal_budget
+from workbench.engines.rebalance import Costs, order_for_target
 from workbench.risk.limits import (
     LongOnly,
     MaxGrossLeverage,
@@ -53,7 +53,7 @@ from workbench.trading.orders import Order
 from workbench.trading.sizing import Sizer, bind_sizer
 from workbench.trading.values import Instrument
 
-__all__ = ["ORDER_LIMITS", "profile_refusal", "order_for_target", "Replay", "SignalWalk", "Liquidated", "Closing",
+__all__ = ["ORDER_LIMITS", "profile_refusal", "Replay", "SignalWalk", "Liquidated", "Closing",
            "margin_call_row"]
 
 #: the limits decided by the order and the account before it alone (no history, no curve)
@@ -107,42 +107,6 @@ class _Book:
 @dataclass(frozen=True, slots=True)
 class _Held:
     quantity: float
-
-
-def order_for_target(q0: float, cash: float, costs: Costs, instrument: Instrument, bar: Bar, want: float,
-                     ref: float, sizer: Sizer, s: int = -1) -> tuple[Side, float, str] | None:  # fmt: skip
-    """(side, quantity, tag) of the one market order that moves a position of ``q0`` to
-    exposure ``want`` (+1, 0, -1) at ``ref``, or None when there is nothing to do: the rule
-    of :func:`~workbench.engines.rebalance.rebalance_to_target`, as a pure function (``s``:
-    the signal bar, for a sizer bound to the run's bars)."""
-    size_at = getattr(sizer, "size_at", None)
-    if size_at is not None:
-        sizer = _AtBar(size_at, s)
-    if q0 != 0 and np.sign(q0) == want:
-        return None
-    side = Side.BUY if (want > 0 or (want == 0 and q0 < 0)) else Side.SELL
-    qty = 0.0
-    if want != 0 and q0 == 0:
-        equity = cash + q0 * ref * instrument.multiplier
-        qty = sizer.size(ref, equity, cash, instrument, fill_cost(costs, instrument, bar, side, ref))
-    elif want != 0:
-        budget, cost = reversal_budget(cash, costs, instrument, bar, side, ref, q0)
-        qty = sizer.size(ref, budget, budget, instrument, cost)
-    total = abs(q0) + qty
-    if total <= 0:
-        return None
-    return side, total, "entry" if q0 == 0 else ("exit" if qty == 0 else "reverse")
-
-
-@dataclass(frozen=True, slots=True)
-class _AtBar:
-    """A bound sizer seen as a plain Sizer for one signal bar."""
-
-    size_at: Callable[..., float]
-    s: int
-
-    def size(self, price: float, equity: float, cash: float, instrument: Instrument, cost: Any) -> float:
-        return self.size_at(self.s, price, equity, cash, instrument, cost)
 
 
 def margin_call_row(value: np.ndarray, assets: np.ndarray, a: int, b: int) -> int | None:

@@ -109,10 +109,11 @@ class RiskMonitor:
         profile's order), or None; a pass counts against today's order budget.
 
         ``working`` is the signed rest of the orders already working in the instrument:
-        an order "only reduces" against the position they will leave. A reversal whose
-        closing leg is allowed but whose new side is not (REDUCING_ONLY, LongOnly) is not
-        denied: the breach carries ``reduce_to``, the closing quantity, and the caller cuts
-        the order to it, so a rule meant to cut risk never keeps a position open."""
+        an order "only reduces" against the position they will leave. A reversal (one order:
+        close, then open the other side) that breaks any rule but HALTED is not denied: its
+        closing leg only reduces, which no rule blocks, so the breach carries ``reduce_to``,
+        the closing quantity, and the caller cuts the order to it. A rule meant to cut risk
+        (a notional cap, REDUCING_ONLY, LongOnly) never keeps a position open."""
         ts = order.ts
         if ts is not self._ts:
             self._ts = ts
@@ -130,7 +131,7 @@ class RiskMonitor:
                 if breach is not None:
                     break
             self.max_usage = top
-        if breach is not None and p.reversal and breach.limit in ("TradingState", "LongOnly") and self.state is not TradingState.HALTED:
+        if breach is not None and p.reversal and self.state is not TradingState.HALTED:  # the closing leg only reduces
             breach = Breach(breach.limit, breach.value, breach.threshold,
                             f"{breach.message}; cut to the closing {abs(p.q0):g}", reduce_to=abs(p.q0))  # fmt: skip
         if breach is None:
