@@ -40,7 +40,7 @@ def test_fixed_fractional_never_exceeds_its_caps(risk: float, stop: float, price
     assert q == int(q)
 
 
-def test_fixed_fractional_runs_with_a_matching_stop_and_is_refused_by_vectorbt() -> None:
+def test_fixed_fractional_runs_with_a_matching_stop_on_both_engines() -> None:
     class Entry(wb.BarStrategy):
         def on_bar(self, ctx):  # type: ignore[no-untyped-def]
             if ctx.i % 200 == 50:
@@ -51,8 +51,9 @@ def test_fixed_fractional_runs_with_a_matching_stop_and_is_refused_by_vectorbt()
     r = wb.backtest(Entry(), GOOG, size=FixedFractional(risk=0.02, stop=0.05))
     first = r.fills.iloc[0]
     assert first["quantity"] == int(0.02 * 10_000 / (0.05 * GOOG["Open"].loc[first["ts"]]))
-    with pytest.raises(wb.ParameterError, match="cannot reproduce sizing FixedFractional"):
-        wb.backtest("sma_crossover", GOOG, size=FixedFractional(risk=0.02, stop=0.05), engine="vectorized")
+    for costs in ({}, {"commission": 0.001, "slippage": wb.FixedBps(bps=2)}):  # fees inside the budget on both
+        c = wb.compare_engines("sma_crossover", GOOG, size=FixedFractional(risk=0.02, stop=0.05), **costs)
+        assert c.ok and len(c.vectorized.fills) > 10, c.report()
 
 
 def test_kelly_closed_forms() -> None:

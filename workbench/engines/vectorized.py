@@ -42,7 +42,7 @@ import pandas as pd
 
 from workbench.engines.vector_risk import Replay, SignalWalk, margin_call_row, profile_refusal
 from workbench.errors import ParameterError
-from workbench.risk.sizing import ATRRisk, VolatilityTarget
+from workbench.risk.sizing import ATRRisk, FixedFractional, VolatilityTarget
 from workbench.strategy.engine import Hooks, Run
 from workbench.strategy.spec import BacktestSpec
 from workbench.strategy.targets import check_target, check_weights
@@ -168,7 +168,7 @@ def _sizing_refusal(spec: BacktestSpec) -> str:
     units (vectorbt's granularity floor of a fractional exit leaves a one-lot rest that
     blocks every later entry)."""
     sizer = spec.sizer
-    percent = (PercentOfEquity, VolatilityTarget, ATRRisk)
+    percent = (PercentOfEquity, FixedFractional, VolatilityTarget, ATRRisk)
     if type(sizer) not in (AllEquity, FixedQuantity, *percent):
         return f"sizing {sizer!r} (vectorbt has all cash, a quantity or a percent); use engine='event'"
     if type(sizer) in percent and any(i.fractional for i in spec.instruments):
@@ -267,7 +267,7 @@ def _size_kwargs(sizer: Sizer, shorts: bool, prices: pd.DataFrame | None = None,
         return {"size": np.inf}
     if isinstance(sizer, FixedQuantity):
         return {"size": sizer.quantity, "allow_partial": False}
-    if isinstance(sizer, PercentOfEquity) and not shorts:
+    if isinstance(sizer, PercentOfEquity | FixedFractional) and not shorts:
         return {"size": sizer.fraction, "size_type": "percent"}
     if isinstance(sizer, VolatilityTarget | ATRRisk) and not shorts and prices is not None:
         shift = 0 if close_mode else 1

@@ -4,9 +4,10 @@ Each is a :class:`~workbench.trading.sizing.Sizer` (usable by every engine that 
 spec's ``size=``) or builds one:
 
 - :class:`FixedFractional` risks ``risk`` of current equity on a trade whose stop is
-  ``stop`` below (or above) the entry: quantity = risk × equity / (stop × price ×
-  multiplier), in whole lots, never more than the cash (or, for a short, the equity) pays
-  for. Pair it with the same ``stop_loss`` on the strategy's target.
+  ``stop`` below (or above) the entry: a position worth risk / stop of equity (capped at
+  1), i.e. quantity = risk × equity / (stop × price × multiplier), in whole lots, with
+  fees and slippage inside that budget, never more than the cash (or, for a short, the
+  equity) pays for. Pair it with the same ``stop_loss`` on the strategy's target.
 - :func:`kelly_from_trades` and :func:`kelly_from_returns` give the Kelly fraction of
   equity, scaled by ``fraction`` (0.5 = "half Kelly") and capped at ``cap``, as a
   :class:`~workbench.trading.sizing.PercentOfEquity` (so the vectorized engine runs it
@@ -41,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import ParameterError
-from workbench.trading.sizing import AllEquity, BarFractions, CostFn, PercentOfEquity
+from workbench.trading.sizing import BarFractions, CostFn, PercentOfEquity, _affordable
 from workbench.trading.values import Instrument
 
 __all__ = ["FixedFractional", "VolatilityTarget", "ATRRisk", "ewma_volatility", "wilder_atr", "kelly_fraction",
@@ -66,11 +67,16 @@ class FixedFractional:
         object.__setattr__(self, "risk", _fraction("FixedFractional", "risk", self.risk))
         object.__setattr__(self, "stop", _fraction("FixedFractional", "stop", self.stop))
 
+    @property
+    def fraction(self) -> float:
+        """The fraction of equity a position is worth: risk / stop, at most 1 (no leverage)."""
+        return min(self.risk / self.stop, 1.0)
+
     def size(self, price: float, equity: float, cash: float, instrument: Instrument, cost: CostFn) -> float:
-        if equity <= 0 or price <= 0:
-            return 0.0
-        wanted = instrument.round_lots(self.risk * equity / (self.stop * price * instrument.multiplier))
-        return min(wanted, AllEquity().size(price, equity, cash, instrument, cost))
+        """The whole lots worth ``fraction`` of equity, fees and slippage inside that budget
+        (so the loss at the stop, costs included, stays within ``risk`` of equity): what
+        :class:`~workbench.trading.sizing.PercentOfEquity` spends, so both engines run it."""
+        return _affordable(min(self.fraction * equity, max(equity, 0.0)), price, instrument, cost)
 
 
 def _positive(owner: str, field: str, value: object) -> float:
