@@ -398,8 +398,14 @@ class Liquidation:
         left = [f"{self.portfolio.quantity(i):g} {i.symbol} "
                 f"({self.orders[i.symbol].status.name if i.symbol in self.orders else 'no bar left to sell on'})"
                 for i in self.instruments if self.portfolio.quantity(i) != 0]  # fmt: skip
-        rest = f"; not closed: {', '.join(left)}" if left else ""
-        self.monitor.halt(ts, f"liquidated after the {self.cause} at {self.call_ts}{rest}", again=bool(left))
+        self.monitor.halt(ts, liquidation_reason(self.cause, self.call_ts, left), again=bool(left))
+
+
+def liquidation_reason(cause: str, call_ts: pd.Timestamp, left: list[str]) -> str:
+    """The halt's reason after a liquidation, naming what could not be closed: one text
+    for every engine, so their risk logs compare equal."""
+    rest = f"; not closed: {', '.join(left)}" if left else ""
+    return f"liquidated after the {cause} at {call_ts}{rest}"
 
 
 def run_liquidation(broker: Broker, portfolio: Portfolio, instruments: list[Instrument], ohlcv: tuple[np.ndarray, ...],

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.engines.rebalance import Costs, order_for_target
+from workbench.engines.rebalance import Costs, MarginWatch, liquidation_reason, order_for_target
 from workbench.risk.limits import (
     LongOnly,
     MaxGrossLeverage,
@@ -158,19 +158,18 @@ class Replay:
         self.n_orders += 1
         return f"O-{self.n_orders}"
 
-    def margin_call(self, prices: Callable[[str, str, int], float], idx: pd.Index, instruments: list[Instrument],
-                    spec: BacktestSpec, j: int, cash: float, held: np.ndarray, equity: float) -> None:  # fmt: skip
-        """The margin call at close ``j`` and the liquidation at the next open, logged as
-        :class:`~workbench.engines.rebalance.Liquidation` logs it (``prices(symbol, field,
-        row)`` reads the bars)."""
-        if self.monitor is None:
-            self.monitor = RiskMonitor(RiskProfile())
-        monitor, n = self.monitor, len(idx)
-        monitor.margin_call(idx[j], equity, 0.0, 0.0)
+    def margin_call(self, watch: MarginWatch, prices: Callable[[str, str, int], float], instruments: list[Instrument],
+                    spec: BacktestSpec, j: int, cash: float, held: np.ndarray) -> None:  # fmt: skip
+        """The margin call at close ``j`` (recorded by the event engine's ``watch``) and the
+        liquidation at the next open, logged as :class:`~workbench.engines.rebalance.Liquidation`
+        logs it (``prices(symbol, field, row)`` reads the bars)."""
+        watch.monitor = self.monitor
+        monitor = self.monitor = watch.call(j, cash, held)
+        idx, n = watch.idx, len(watch.idx)
         held_of = [(inst, float(q)) for inst, q in zip(instruments, held, strict=True) if q != 0]
         if j + 1 >= n:
-            left = ", ".join(f"{q:g} {inst.symbol} (no bar left to sell on)" for inst, q in held_of)
-            monitor.halt(idx[n - 1], f"liquidated after the margin call at {idx[j]}; not closed: {left}")
+            left = [f"{q:g} {inst.symbol} (no bar left to sell on)" for inst, q in held_of]
+            monitor.halt(idx[n - 1], liquidation_reason("margin call", idx[j], left))
             return
         fills = []
         for inst, q in held_of:
@@ -183,7 +182,7 @@ class Replay:
         for f, (_, q) in zip(fills, held_of, strict=True):
             monitor.liquidated(idx[j + 1], f.symbol, q, f.price, f.order_id)
         self.liquidated = Liquidated(j + 1, tuple(fills), cash)
-        monitor.halt(idx[j + 1], f"liquidated after the margin call at {idx[j]}")
+        monitor.halt(idx[j + 1], liquidation_reason("margin call", idx[j], []))
 
 
 Simulate = Callable[[np.ndarray], tuple[Any, np.ndarray, np.ndarray, np.ndarray]]
@@ -226,13 +225,12 @@ class SignalWalk(Replay):
         """One pass with the account carried by hand, one vectorbt run, then the check
         that vectorbt holds what was carried at every change; None when it does not."""
         eff, shift, changes = self._start()
-        n, m = len(eff), self.instrument.multiplier
-        close = self.prices["Close"].to_numpy(dtype="float64")
+        n, watch = len(eff), self._watch
         cash, q, last, call = float(self.spec.cash), 0.0, 0, None
         expected: list[tuple[int, float, float]] = []
         for i, s in enumerate(changes):
             k = s + shift
-            call = _first_call(close, cash, q * m, last, k)
+            call = watch.scan(last, k, cash, q)
             if call is not None:
                 break
             end = changes[i + 1] if i + 1 < len(changes) else n
@@ -240,7 +238,7 @@ class SignalWalk(Replay):
             expected.append((k, q, cash))
             last = k
         else:
-            call = _first_call(close, cash, q * m, last, n)
+            call = watch.scan(last, n, cash, q)
         if call is not None:
             _hold_after(eff, call, shift)
         pf, cash_v, assets, value = self._simulate(eff)
@@ -339,8 +337,16 @@ class SignalWalk(Replay):
 
     def _call(self, j: int, cash: np.ndarray, assets: np.ndarray, value: np.ndarray) -> None:
         p = self.prices
-        self.margin_call(lambda sym, f, row: float(p[f].iat[row]), p.index, [self.instrument], self.spec, j,
-                         float(cash[j]), np.array([assets[j]]), float(value[j]))  # fmt: skip
+        self.margin_call(self._watch, lambda sym, f, row: float(p[f].iat[row]), [self.instrument], self.spec, j,
+                         float(cash[j]), np.array([float(assets[j])]))  # fmt: skip
+
+    @functools.cached_property
+    def _watch(self) -> MarginWatch:
+        """The event engine's margin rule on this run's closes (the cash account's: equity <= 0)."""
+        close = self.prices["Close"].to_numpy(dtype="float64")[:, None]
+        inst = self.instrument
+        return MarginWatch(self.spec.account, self.prices.index, close, np.array([inst.multiplier]), None,
+                           instruments=[inst])  # fmt: skip
 
 
 def _hold_after(eff: np.ndarray, j: int, shift: int) -> None:
@@ -348,14 +354,6 @@ def _hold_after(eff: np.ndarray, j: int, shift: int) -> None:
     start = j + 1 - shift
     if start < len(eff):
         eff[start:] = eff[start - 1] if start > 0 else 0.0
-
-
-def _first_call(close: np.ndarray, cash: float, value_per_price: float, a: int, b: int) -> int | None:
-    """The first close in ``a .. b-1`` where cash + position value <= 0 with a position held."""
-    if value_per_price == 0 or b <= a:
-        return None
-    hit = np.flatnonzero(cash + close[a:b] * value_per_price <= 0)
-    return a + int(hit[0]) if len(hit) else None
 
 
 def _close(a: float, b: float) -> bool:

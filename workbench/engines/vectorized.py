@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.engines.rebalance import MarginWatch
 from workbench.engines.vector_risk import Replay, SignalWalk, margin_call_row, profile_refusal
 from workbench.errors import ParameterError
 from workbench.risk.sizing import ATRRisk, FixedFractional, VolatilityTarget
@@ -413,8 +414,11 @@ def run_weights(panel: pd.DataFrame, weights: pd.DataFrame, spec: BacktestSpec) 
         pf = portfolio(W)
         equity, positions = np.array(pf.value(), dtype="float64"), np.array(pf.assets(), dtype="float64")
         replay = Replay(n_orders=int(np.count_nonzero(pf.orders.values["idx"] <= j)))
-        replay.margin_call(lambda sym, f, row: float(panel[(names[symbols.index(sym)], f)].iat[row]), idx, instruments,
-                           spec, j, float(np.asarray(pf.cash()).reshape(-1)[j]), positions[j], float(equity[j]))  # fmt: skip
+        watch = MarginWatch(spec.account, idx, close.to_numpy(), np.array([i.multiplier for i in instruments]), None,
+                            instruments=instruments)  # fmt: skip
+        column = dict(zip(symbols, names, strict=True))
+        replay.margin_call(watch, lambda sym, f, row: float(panel[(column[sym], f)].iat[row]), instruments, spec, j,
+                           float(np.asarray(pf.cash()).reshape(-1)[j]), positions[j])  # fmt: skip
         if replay.liquidated is not None:
             equity[replay.liquidated.row :], positions[replay.liquidated.row :] = replay.liquidated.cash_after, 0.0
     cash, basis = float(spec.cash), spec.cost_basis
