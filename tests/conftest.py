@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pandas as pd
 import pytest
+
+# Before any test module is imported (some run backtests at import): every run of the
+# suite, and of every notebook kernel it starts, lands in a throw-away experiment store.
+os.environ["WORKBENCH_STORE"] = os.path.join(tempfile.mkdtemp(prefix="workbench-store-"), "experiments.sqlite")
 
 from workbench.trading import Bar, Instrument, Portfolio, SimulatedBroker
 

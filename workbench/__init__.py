@@ -7,6 +7,7 @@
 
 import importlib as _importlib
 
+from workbench.adapters.experiments import SQLiteStore
 from workbench.adapters.indicators import install as _install_indicators
 from workbench.adapters.sample import load_series
 from workbench.adapters.synthetic import synthetic_bars, two_venue_quotes
@@ -42,6 +43,7 @@ from workbench.errors import (
 )
 from workbench.market import OHLCV_COLUMNS, DataRepairWarning, resample_ohlcv, validate_ohlcv
 from workbench.research.compare import EngineComparison, compare_engines
+from workbench.research.experiments import Rerun, load_run, rerun, runs
 from workbench.research.lookahead import check_lookahead
 from workbench.research.optimize import grid_search
 from workbench.risk import (
@@ -120,6 +122,7 @@ __all__ = [
     "DuplicateFillError", "InvalidValueError", "SubscriberWarning",
     "RiskProfile", "DrawdownAction", "LongOnly", "MaxGrossLeverage", "MaxNetLeverage", "MaxOrderNotional",
     "MaxOrderQuantity", "MaxOrdersPerDay", "MaxPositionWeight", "MaxTopNWeight", "MaxHHI", "MaxVaR", "FixedFractional", "VolatilityTarget", "ATRRisk",
+    "SQLiteStore", "runs", "load_run", "rerun", "Rerun",
 ]  # fmt: skip
 
 # Notebook-facing modules, loaded on first use (PEP 562) so `import workbench` stays fast:

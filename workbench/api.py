@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import platform
+import time
 import warnings
 from importlib import metadata
 from typing import Any
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.adapters import indicators as talib_indicators
+from workbench.config import store_path
 from workbench.data import instrument_for, load_prices
 from workbench.engines.event import EventEngine
 from workbench.engines.vectorized import VectorizedEngine
@@ -221,20 +223,63 @@ def bind(spec: BacktestSpec, prices: pd.DataFrame, symbols: list[str]) -> Backte
     return spec.bind(data_id(prices, symbols), instruments)
 
 
+def default_store() -> ExperimentStore | None:
+    """The configured experiment store (``WORKBENCH_STORE``, see
+    :func:`workbench.config.store_path`), one per file and process; None when off."""
+    path = store_path()
+    if path is None:
+        return None
+    from workbench.adapters.experiments import SQLiteStore
+
+    key = str(path.resolve())
+    if key not in _STORES:
+        _STORES[key] = SQLiteStore(path)
+    return _STORES[key]
+
+
+_STORES: dict[str, ExperimentStore] = {}
+#: ``store="default"``: the configured store (:func:`default_store`)
+DEFAULT_STORE = "default"
+
+
+def resolve_store(store: ExperimentStore | str | None) -> ExperimentStore | None:
+    """``"default"`` -> :func:`default_store`; None -> no store; a store as it is."""
+    if isinstance(store, str):
+        if store != DEFAULT_STORE:
+            raise ParameterError(f"store must be an ExperimentStore, None or {DEFAULT_STORE!r}, got store={store!r}")
+        return default_store()
+    return store
+
+
 def run(spec: BacktestSpec, prices: pd.DataFrame | str | list[str], *, hooks: Hooks = NO_HOOKS,
-        store: ExperimentStore | None = None) -> BacktestResult:  # fmt: skip
-    """Run ``spec`` on ``prices`` with the engine it names; keep it in ``store`` if given.
+        store: ExperimentStore | str | None = None) -> BacktestResult:  # fmt: skip
+    """Run ``spec`` on ``prices`` with the engine it names; keep it in ``store`` if given
+    (``"default"``: the configured store), a failure too (status ``failed``, with the error).
 
     The engine's :meth:`~workbench.strategy.engine.Engine.refusal` is checked before the
     data is loaded and again once the instruments are known, so a spec an engine cannot
     reproduce exactly is a :class:`ParameterError` naming the feature, never a silent
     approximation.
     """
+    store = resolve_store(store)
     engine = engine_for(spec.engine)
     check_supported(engine, spec, hooks)
     frame, symbols = prepare_prices(spec.strategy, prices)
     spec = bind(spec, frame, symbols)
     check_supported(engine, spec, hooks)
+    started = time.perf_counter()
+    try:
+        result = _run_bound(engine, spec, frame, hooks)
+    except Exception as e:
+        if store is not None:
+            store.record_failure(spec, e, seconds=time.perf_counter() - started)
+        raise
+    if store is not None:
+        store.save(result, seconds=time.perf_counter() - started)
+    return result
+
+
+def _run_bound(engine: Engine, spec: BacktestSpec, frame: pd.DataFrame, hooks: Hooks) -> BacktestResult:
     failed = 0 if hooks.bus is None else hooks.bus.failed
     out = engine.run(spec, frame, hooks)
     if hooks.bus is not None and hooks.bus.failed > failed:
@@ -250,8 +295,6 @@ def run(spec: BacktestSpec, prices: pd.DataFrame | str | list[str], *, hooks: Ho
         hooks={} if hooks.pre_trade_check is None else {"pre_trade_check": describe(hooks.pre_trade_check)},
         risk=risk,
     )  # fmt: skip
-    if store is not None:
-        store.save(result)
     return result
 
 
@@ -289,7 +332,7 @@ def backtest(
     *,
     bus: EventBus | None = None,
     pre_trade_check: PreTradeCheck | None = None,
-    store: ExperimentStore | None = None,
+    store: ExperimentStore | str | None = DEFAULT_STORE,
     **execution: Any,
 ) -> BacktestResult:
     """Run ``strategy`` over OHLCV bars on the event-driven or the vectorized engine.
@@ -314,7 +357,10 @@ def backtest(
         Event engine: ``check(order, portfolio, expected_price) -> reason``; a non-empty
         reason rejects the order (where risk limits plug in).
     store : ExperimentStore, optional
-        Where the run is kept (``wb.MemoryStore()``; the SQLite store comes later).
+        Where the run is kept: by default the configured SQLite store (``WORKBENCH_STORE``,
+        default ``data/experiments.sqlite``; ``off`` keeps nothing), or any store
+        (``wb.MemoryStore()``, ``wb.SQLiteStore(path)``); None keeps nothing. A run that
+        raises is kept too, as a failure naming the error.
     **execution
         The spec's fields (:class:`BacktestSpec`):
 

@@ -4,6 +4,8 @@
 ``WORKBENCH_REPORTS_DIR``  where runbooks write reports; default ``<repo>/reports``
 ``WORKBENCH_CACHE_DIR``    the Parquet price cache; default ``<data>/cache``
 ``WORKBENCH_OFFLINE``      ``1`` = never touch the network; online sources serve from the cache
+``WORKBENCH_STORE``        the experiment store (SQLite file); default ``<data>/experiments.sqlite``;
+                           ``off`` = keep no runs
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["project_root", "data_dir", "sample_dir", "reports_dir", "notebooks_dir", "cache_dir", "offline"]
+__all__ = ["project_root", "data_dir", "sample_dir", "reports_dir", "notebooks_dir", "cache_dir", "offline",
+           "store_path"]
 
 
 def project_root() -> Path:
@@ -42,3 +45,12 @@ def cache_dir() -> Path:
 def offline() -> bool:
     """``WORKBENCH_OFFLINE=1`` serves online sources from the cache only (no network)."""
     return os.environ.get("WORKBENCH_OFFLINE", "").strip().lower() in ("1", "true", "yes")
+
+
+def store_path() -> Path | None:
+    """The experiment store's file: ``WORKBENCH_STORE``, default ``<data>/experiments.sqlite``;
+    None when set to ``off`` (or ``none``, ``0``): backtests then keep nothing."""
+    value = os.environ.get("WORKBENCH_STORE", "").strip()
+    if value.lower() in ("off", "none", "0", "false"):
+        return None
+    return Path(value).expanduser() if value else data_dir() / "experiments.sqlite"

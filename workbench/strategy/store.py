@@ -15,6 +15,7 @@ import pandas as pd
 
 from workbench.errors import ParameterError
 from workbench.strategy.result import BacktestResult
+from workbench.strategy.spec import BacktestSpec
 
 __all__ = ["ExperimentStore", "MemoryStore", "RunNotFoundError"]
 
@@ -25,8 +26,12 @@ class RunNotFoundError(ParameterError, LookupError):
 
 @runtime_checkable
 class ExperimentStore(Protocol):
-    def save(self, result: BacktestResult) -> str:
-        """Keep ``result``; return its run id (idempotent)."""
+    def save(self, result: BacktestResult, *, seconds: float | None = None) -> str:
+        """Keep ``result`` (``seconds``: how long it took); return its run id (idempotent)."""
+        ...
+
+    def record_failure(self, spec: BacktestSpec, error: BaseException, *, seconds: float | None = None) -> str:
+        """Keep a run that raised: its spec and the error; return the failure's id."""
         ...
 
     def load(self, key: str) -> BacktestResult:
@@ -51,13 +56,19 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._runs: dict[str, BacktestResult] = {}
+        #: (spec, "ErrorType: message") of each run that raised, in order
+        self.failures: list[tuple[BacktestSpec, str]] = []
 
-    def save(self, result: BacktestResult) -> str:
+    def save(self, result: BacktestResult, *, seconds: float | None = None) -> str:
         """Keep a copy; saving a run again makes it the latest of its spec (same run id)."""
         run_id = result.run_id
         self._runs.pop(run_id, None)
         self._runs[run_id] = _copy(result)
         return run_id
+
+    def record_failure(self, spec: BacktestSpec, error: BaseException, *, seconds: float | None = None) -> str:
+        self.failures.append((spec, f"{type(error).__name__}: {error}"))
+        return f"failed-{len(self.failures)}"
 
     def load(self, key: str) -> BacktestResult:
         found = self._runs.get(key)
