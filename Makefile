@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_risk.py
 	$(BIN)/python bench/bench_risk_report.py
 	$(BIN)/python bench/bench_vector_risk.py
+	$(BIN)/python bench/bench_store.py
 
 lint: $(STAMP)  ## ruff, and the import contract in pyproject.toml ([tool.importlinter])
 	$(BIN)/ruff check workbench tests bench
