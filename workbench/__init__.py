@@ -122,7 +122,10 @@ __all__ = [
     "DuplicateFillError", "InvalidValueError", "SubscriberWarning",
     "RiskProfile", "DrawdownAction", "LongOnly", "MaxGrossLeverage", "MaxNetLeverage", "MaxOrderNotional",
     "MaxOrderQuantity", "MaxOrdersPerDay", "MaxPositionWeight", "MaxTopNWeight", "MaxHHI", "MaxVaR", "FixedFractional", "VolatilityTarget", "ATRRisk",
-    "SQLiteStore", "runs", "load_run", "rerun", "Rerun",
+    "SQLiteStore", "runs", "load_run", "rerun", "Rerun", "optimize", "Optimization",
+    "CSCVResult", "deflated_sharpe_ratio", "expected_max_sharpe", "min_backtest_length", "min_track_record_length",
+    "pbo_cscv", "RobustnessReport", "block_bootstrap", "parameter_jitter", "trade_resampling",
+    "walk_forward", "purged_kfold", "combinatorial_purged_cv", "cpcv_paths",
 ]  # fmt: skip
 
 # Notebook-facing modules, loaded on first use (PEP 562) so `import workbench` stays fast:
@@ -139,8 +142,24 @@ _LAZY_MODULES = {
 }
 
 
+# Research functions whose modules import scipy.stats / optuna / arch (~0.7 s): loaded on first use.
+_LAZY_NAMES = {
+    **dict.fromkeys(["optimize", "Optimization"], "workbench.research.study"),
+    **dict.fromkeys(["CSCVResult", "deflated_sharpe_ratio", "expected_max_sharpe", "min_backtest_length",
+                     "min_track_record_length", "pbo_cscv"], "workbench.research.overfitting"),
+    **dict.fromkeys(["RobustnessReport", "block_bootstrap", "parameter_jitter", "trade_resampling"],
+                    "workbench.research.robustness"),
+    **dict.fromkeys(["walk_forward", "purged_kfold", "combinatorial_purged_cv", "cpcv_paths"],
+                    "workbench.research.splits"),
+}  # fmt: skip
+
+
 def __getattr__(name: str):  # type: ignore[no-untyped-def]
     """``wb.plots``, ``wb.tearsheet``...: import the module the first time it is used."""
+    if name in _LAZY_NAMES:
+        value = getattr(_importlib.import_module(_LAZY_NAMES[name]), name)
+        globals()[name] = value
+        return value
     if name not in _LAZY_MODULES:
         raise AttributeError(f"module 'workbench' has no attribute {name!r}")
     try:

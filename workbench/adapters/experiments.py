@@ -282,6 +282,24 @@ class SQLiteStore:
                 self._insert(db, row)
         return [r.run_id for r in results]
 
+    def save_trials(self, specs: list[BacktestSpec], stats: list[dict[str, Any]], *, parent: str) -> list[str]:
+        """A search's trials in one transaction: each spec with its stats row (no tables,
+        no result object: a vectorized sweep has neither), under the search's id."""
+        from workbench.strategy.ids import stable_id
+
+        rows = []
+        for spec, row in zip(specs, stats, strict=True):
+            run_id = stable_id({"trial": spec.id, "parent": parent})
+            rows.append(_Row(self._spec_values(spec) | {
+                "run_id": run_id, "kind": "trial", "parent": parent, "status": "ok", "error": None, "seconds": None,
+                "stats": _json({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                                for k, v in row.items()}, sort=False),
+            }, {}))  # fmt: skip
+        with self._write() as db:
+            for row in rows:
+                self._insert(db, row)
+        return [r.values["run_id"] for r in rows]
+
     def record_failure(self, spec: BacktestSpec, error: BaseException, *, kind: str = "backtest",
                        parent: str | None = None, seconds: float | None = None) -> str:  # fmt: skip
         """Keep a run that failed: its spec and the error, so a batch's failures are found

@@ -259,26 +259,44 @@ def _vector_runner(prices: pd.DataFrame, spec: BacktestSpec) -> Runner:
 
     vectorized.vbt_version()  # import vectorbt (seconds, once) before the sweep freezes the heap
     ppy = spec.periods_per_year or periods_per_year(prices.index)
-    instrument = spec.instruments[0]
 
     def run_chunk(strategies: list[Strategy]) -> dict[str, np.ndarray]:
-        targets = np.empty((len(prices), len(strategies)))
-        for j, s in enumerate(strategies):
-            targets[:, j] = s.target(prices).to_numpy(dtype="float64")
-        equity, n_trades = vectorized.run_signal_grid(prices, targets, instrument, spec)
-        single = (equity <= 0).any(axis=0)  # a margin call: the single run liquidates as the event engine does
-        if isinstance(spec.sizer, FixedQuantity):  # a fixed short may be worth more than equity: the account rejects it
-            single |= (targets < 0).any(axis=0)
-        del targets
-        out = {**_metrics(equity, prices.index, spec.cash, ppy, spec.risk_free_rate), "n_trades": np.asarray(n_trades)}
-        again = np.flatnonzero(single)
-        if len(again):
-            rerun = _spec_runner(prices, spec)([strategies[j] for j in again])
-            for k in out:
-                out[k][again] = rerun[k]
-        return out
+        equity, n_trades = _vector_equity(prices, spec, strategies, trades=True)
+        return {**_metrics(equity, prices.index, spec.cash, ppy, spec.risk_free_rate), "n_trades": n_trades}
 
     return run_chunk
+
+
+def _vector_equity(prices: pd.DataFrame, spec: BacktestSpec, strategies: list[Strategy],
+                   trades: bool = False) -> Any:  # fmt: skip
+    """Equity (bars × strategies) of many signal strategies in one vectorbt call, with the
+    closed-trade counts when ``trades``. A column vectorbt cannot reproduce alone (a margin
+    call; a fixed short worth more than equity, which the account rejects) is replaced by
+    its single run, which replays both as the event engine does."""
+    from workbench.engines import vectorized
+
+    targets = np.empty((len(prices), len(strategies)))
+    for j, s in enumerate(strategies):
+        targets[:, j] = s.target(prices).to_numpy(dtype="float64")
+    equity, n_trades = vectorized.run_signal_grid(prices, targets, spec.instruments[0], spec)
+    n_trades = np.asarray(n_trades)
+    single = (equity <= 0).any(axis=0)
+    if isinstance(spec.sizer, FixedQuantity):
+        single |= (targets < 0).any(axis=0)
+    del targets
+    if single.any():
+        equity = equity.copy()  # vectorbt's array is read-only
+    for j in np.flatnonzero(single):
+        r = run(spec.replace(strategy=strategies[j]), prices)
+        equity[:, j] = r.equity.to_numpy()
+        n_trades[j] = r.stats["n_trades"]
+    return (equity, n_trades) if trades else equity
+
+
+def _spec_equity(prices: pd.DataFrame, spec: BacktestSpec, strategies: list[Strategy]) -> tuple[np.ndarray, np.ndarray]:
+    """(equity (bars × strategies), closed-trade counts), one backtest each on the spec's engine."""
+    runs = [run(spec.replace(strategy=s), prices) for s in strategies]
+    return np.column_stack([r.equity.to_numpy() for r in runs]), np.array([r.stats["n_trades"] for r in runs])
 
 
 def _spec_runner(prices: pd.DataFrame, spec: BacktestSpec) -> Runner:
