@@ -92,7 +92,9 @@ def test_a_failed_run_is_recorded_with_its_error(store: SQLiteStore) -> None:
     assert len(failed) == 1 and failed["error"].iloc[0].startswith("ParameterError: ")
     assert store.runs() == [], "a failure is not a loadable run"
     wb.backtest("sma_crossover", GOOG, store=store)
-    assert list(store.frame()["status"]) == ["failed", "ok"], "failures list beside runs (no stats)"
+    table = store.frame()
+    assert list(table["status"]) == ["failed", "ok"], "failures list beside runs (no stats)"
+    assert np.isnan(table["sharpe"].iloc[0]) and np.isfinite(table["sharpe"].iloc[1])
 
 
 def test_a_rerun_is_identical_and_names_what_differs(store: SQLiteStore) -> None:

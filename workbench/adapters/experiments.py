@@ -364,7 +364,8 @@ class SQLiteStore:
         df = pd.read_sql_query(sql, self._db(), params=args)
         df["created"] = pd.to_datetime(df["created"], unit="s", utc=True)
         df["code_dirty"] = df["code_dirty"].astype(bool)
-        stats = pd.DataFrame([_unstats(json.loads(s)) if isinstance(s, str) else {} for s in df.pop("stats")], index=df.index)
+        stats = pd.DataFrame([_unstats(json.loads(s)).to_dict() if isinstance(s, str) else {} for s in df.pop("stats")],
+                             index=df.index)
         return pd.concat([df, stats], axis=1)
 
     def count(self, spec_id: str | None = None, **where: str) -> int:
