@@ -34,6 +34,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_risk_report.py
 	$(BIN)/python bench/bench_vector_risk.py
 	$(BIN)/python bench/bench_store.py
+	$(BIN)/python bench/bench_overfitting.py
+	$(BIN)/python bench/bench_robustness.py
 
 lint: $(STAMP)  ## ruff, and the import contract in pyproject.toml ([tool.importlinter])
 	$(BIN)/ruff check workbench tests bench
