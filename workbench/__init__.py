@@ -122,7 +122,8 @@ __all__ = [
     "DuplicateFillError", "InvalidValueError", "SubscriberWarning",
     "RiskProfile", "DrawdownAction", "LongOnly", "MaxGrossLeverage", "MaxNetLeverage", "MaxOrderNotional",
     "MaxOrderQuantity", "MaxOrdersPerDay", "MaxPositionWeight", "MaxTopNWeight", "MaxHHI", "MaxVaR", "FixedFractional", "VolatilityTarget", "ATRRisk",
-    "SQLiteStore", "runs", "load_run", "rerun", "Rerun", "optimize", "Optimization",
+    "SQLiteStore", "runs", "load_run", "rerun", "Rerun", "optimize", "Optimization", "walk_forward_optimize",
+    "WalkForward",
     "CSCVResult", "deflated_sharpe_ratio", "expected_max_sharpe", "min_backtest_length", "min_track_record_length",
     "pbo_cscv", "RobustnessReport", "block_bootstrap", "parameter_jitter", "trade_resampling",
     "walk_forward", "purged_kfold", "combinatorial_purged_cv", "cpcv_paths",
@@ -144,7 +145,7 @@ _LAZY_MODULES = {
 
 # Research functions whose modules import scipy.stats / optuna / arch (~0.7 s): loaded on first use.
 _LAZY_NAMES = {
-    **dict.fromkeys(["optimize", "Optimization"], "workbench.research.study"),
+    **dict.fromkeys(["optimize", "Optimization", "walk_forward_optimize", "WalkForward"], "workbench.research.study"),
     **dict.fromkeys(["CSCVResult", "deflated_sharpe_ratio", "expected_max_sharpe", "min_backtest_length",
                      "min_track_record_length", "pbo_cscv"], "workbench.research.overfitting"),
     **dict.fromkeys(["RobustnessReport", "block_bootstrap", "parameter_jitter", "trade_resampling"],

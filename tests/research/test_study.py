@@ -97,3 +97,30 @@ def test_figures_and_bad_input() -> None:
             wb.optimize("sma_crossover", GOOG, SPACE, store=None, **kwargs)
     with pytest.raises(ParameterError, match="at most 20,000 trials"):
         wb.optimize("sma_crossover", GOOG, {"fast": list(range(2, 300)), "slow": list(range(3, 300))}, store=None)
+
+
+def test_walk_forward_reoptimises_each_fold_and_trades_only_its_test_window(store: SQLiteStore) -> None:
+    from workbench.research.splits import walk_forward
+    from workbench.research.study import walk_forward_optimize
+
+    space = {"fast": [5, 10, 20], "slow": [50, 100]}
+    wf = walk_forward_optimize("sma_crossover", GOOG, space, train=750, test=250, engine="vectorized",
+                               commission=0.001, n_blocks=4, store=store)  # fmt: skip
+    splits = list(walk_forward(len(GOOG), 750, 250))
+    assert len(wf.folds) == len(splits) == 5
+    for (tr, te), (_, row), opt in zip(splits, wf.folds.iterrows(), wf.searches, strict=True):
+        assert opt.returns.index.equals(GOOG.index[tr]), "the search saw the train bars only"
+        assert (row["test_start"], row["test_end"]) == (GOOG.index[te[0]], GOOG.index[te[-1]])
+        assert row["fast"] == opt.best_params["fast"] and row["slow"] == opt.best_params["slow"]
+    assert wf.oos_returns.index.equals(GOOG.index[np.concatenate([te for _, te in splits])])
+    # the last fold's OOS returns are the winner's backtest on train + test, test bars only
+    tr, te = splits[-1]
+    span = GOOG.iloc[tr[0] : te[-1] + 1]
+    again = wb.backtest("sma_crossover", span, wf.searches[-1].best_params, commission=0.001, store=None)
+    pd.testing.assert_series_equal(wf.oos_returns.loc[span.index[-250:]], again.returns.iloc[-250:], check_names=False)
+    r = again.returns.iloc[-250:].to_numpy()
+    assert wf.folds["oos_sharpe"].iloc[-1] == pytest.approx(r.mean() / r.std(ddof=1) * np.sqrt(252), rel=1e-9)
+    assert (wf.folds["degradation"] == wf.folds["is_sharpe"] - wf.folds["oos_sharpe"]).all()
+    assert store.count(kind="trial") == sum(len(o.trials) for o in wf.searches)
+    assert wf.oos_equity.iloc[-1] == pytest.approx(float(np.prod(1 + wf.oos_returns.to_numpy())))
+    assert len(wf.figure().data) == 1

@@ -51,7 +51,7 @@ from workbench.strategy.metrics import periods_per_year
 from workbench.strategy.result import BacktestResult
 from workbench.strategy.spec import BacktestSpec
 
-__all__ = ["optimize", "Optimization", "METHODS", "MAX_TRIALS"]
+__all__ = ["optimize", "Optimization", "walk_forward_optimize", "WalkForward", "METHODS", "MAX_TRIALS"]
 
 METHODS = ("grid", "random", "optuna")
 MAX_TRIALS = 20_000  # per-bar returns of every trial are kept for CSCV (grid_search sweeps more)
@@ -284,3 +284,100 @@ def _overfitting(returns: pd.DataFrame, best_j: int, n_trials: int, spec: Backte
 def _per_bar_sharpe(r: np.ndarray) -> float:
     sd = float(np.std(r, ddof=1))
     return float(np.mean(r)) / sd if sd > 0 else math.nan
+
+
+@dataclass
+class WalkForward:
+    """Re-optimised walk-forward (see :func:`walk_forward_optimize`)."""
+
+    folds: pd.DataFrame  # one row per fold: windows, chosen params, IS and OOS objective, degradation
+    oos_returns: pd.Series  # the test windows' returns, stitched in time order
+    searches: list[Optimization] = field(repr=False, default_factory=list)
+
+    @property
+    def oos_equity(self) -> pd.Series:
+        """Growth of 1 over the stitched out-of-sample returns."""
+        return (1.0 + self.oos_returns).cumprod().rename("oos_equity")
+
+    def __repr__(self) -> str:
+        f = self.folds
+        return (f"<WalkForward {len(f)} folds: IS sharpe {f['is_sharpe'].mean():.3f}, OOS sharpe "
+                f"{f['oos_sharpe'].mean():.3f} (mean of folds); stitched OOS growth {self.oos_equity.iloc[-1]:.3f}>")  # fmt: skip
+
+    def figure(self) -> Any:
+        """The stitched out-of-sample equity, folds shaded."""
+        import plotly.graph_objects as go
+
+        eq = self.oos_equity
+        fig = go.Figure(go.Scatter(x=eq.index, y=eq.to_numpy(), name="out-of-sample equity"))
+        for i, row in self.folds.iterrows():
+            fig.add_vrect(x0=row["test_start"], x1=row["test_end"], fillcolor="grey" if i % 2 else "white",
+                          opacity=0.1, line_width=0)  # fmt: skip
+        fig.update_layout(title=f"Walk-forward: {len(self.folds)} re-optimised folds, stitched out-of-sample equity")
+        return fig
+
+
+def walk_forward_optimize(
+    strategy: str | type[Strategy] | Strategy,
+    prices: pd.DataFrame | str,
+    space: dict[str, Any],
+    *,
+    train: Any,
+    test: Any,
+    anchored: bool = False,
+    purge: int = 0,
+    objective: str = "sharpe",
+    method: str = "grid",
+    n_trials: int | None = None,
+    seed: int = 0,
+    n_blocks: int = 8,
+    store: Any = "default",
+    **execution: Any,
+) -> WalkForward:
+    """Optimise on each train window, trade the winner on the test window after it.
+
+    IS and OOS Sharpe ratios in ``folds`` are annualised (√periods per year), rf = 0, of
+    per-bar simple returns (ddof = 1), on the train and the test window respectively.
+
+    Windows come from :func:`workbench.research.splits.walk_forward` (bars, or calendar
+    offsets such as ``train="3YS", test="1YS"``; ``purge`` bars between them). On each
+    fold the search (:func:`optimize`, its trials stored under the fold's search id) runs
+    on the train bars only; the winner is then backtested on the train and test bars
+    together and only the test bars' returns are kept, so its indicators are warmed up on
+    data it was allowed to see and no test bar informs the choice. The stitched test
+    returns are the out-of-sample record; ``folds`` has the IS-vs-OOS degradation
+    (annualised Sharpe on each window, their difference and ratio).
+    """
+    from workbench.research.splits import walk_forward
+
+    first = resolve_strategy(strategy, _first(space))
+    frame, _ = prepare_prices(first, prices)
+    ppy = execution.get("periods_per_year") or periods_per_year(frame.index)
+    calendar = not isinstance(train, int)
+    rows, pieces, searches = [], [], []
+    for k, (tr, te) in enumerate(walk_forward(frame.index if calendar else len(frame), train, test,
+                                              anchored=anchored, purge=purge)):  # fmt: skip
+        opt = optimize(strategy, frame.iloc[tr], space, objective=objective, method=method, n_trials=n_trials,
+                       seed=seed, n_blocks=n_blocks, store=store, **execution)  # fmt: skip
+        searches.append(opt)
+        span = frame.iloc[int(tr[0]) : int(te[-1]) + 1]
+        spec = make_spec(resolve_strategy(strategy, opt.best_params), **execution)
+        oos = run(spec, span, store=None).returns.loc[frame.index[te[0]] : frame.index[te[-1]]]
+        pieces.append(oos)
+        best = int(np.nanargmax(opt.trials[opt.objective].to_numpy(dtype="float64")))
+        is_sharpe = _annual_sharpe(opt.returns.iloc[1:, best].to_numpy(), ppy)  # one convention for both windows
+        oos_sharpe = _annual_sharpe(oos.to_numpy(), ppy)
+        rows.append({"fold": k, "train_start": frame.index[tr[0]], "train_end": frame.index[tr[-1]],
+                     "test_start": frame.index[te[0]], "test_end": frame.index[te[-1]], **opt.best_params,
+                     "is_sharpe": is_sharpe, "oos_sharpe": oos_sharpe, "degradation": is_sharpe - oos_sharpe,
+                     "oos_over_is": oos_sharpe / is_sharpe if is_sharpe else math.nan,
+                     "dsr": opt.overfitting["dsr"], "pbo": opt.overfitting["pbo"]})  # fmt: skip
+    if not rows:
+        raise ParameterError(f"walk_forward_optimize: no fold fits train={train!r} test={test!r} in {len(frame)} bars")
+    oos = pd.concat(pieces).rename("oos_returns")
+    return WalkForward(pd.DataFrame(rows), oos, searches)
+
+
+def _annual_sharpe(r: np.ndarray, ppy: float) -> float:
+    sd = float(np.std(r, ddof=1)) if len(r) > 1 else 0.0
+    return float(np.mean(r)) / sd * math.sqrt(ppy) if sd > 0 else math.nan
