@@ -14,6 +14,9 @@ unlike tracemalloc) is its own; "added" is that peak minus the process's peak af
 imports and a warm-up grid (vectorbt and pandas alone hold ~450 MiB).
 
     .venv/bin/python bench/bench_sweep.py [N]      # N combinations, default 100000
+
+The second row runs the same sweep with ``workers=2`` (two spawned processes; its peak
+adds each worker's peak RSS).
 """
 
 from __future__ import annotations
@@ -74,11 +77,16 @@ def run_config(name: str, n: int) -> dict:
     if name == "vbt":
         combos, calls, chunk = vbt_direct(goog, SMALL)
     else:
-        grid, cap = {"sweep": (big_grid(n), 256), "chunked": (SMALL, 256), "onecall": (SMALL, None)}[name]
-        out = wb.grid_search("sma_crossover", goog, grid, commission=0.001, memory_limit_mb=cap, progress=False)
+        grid, cap, workers = {"sweep": (big_grid(n), 256, 1), "sweep2": (big_grid(n), 256, 2),
+                              "chunked": (SMALL, 256, 1), "onecall": (SMALL, None, 1)}[name]  # fmt: skip
+        out = wb.grid_search("sma_crossover", goog, grid, commission=0.001, memory_limit_mb=cap, progress=False,
+                             max_combinations=max(n, 100_000), workers=workers)  # fmt: skip
         combos, calls, chunk = out.attrs["combinations"], out.attrs["vectorbt_calls"], out.attrs["chunk_size"]
     wall = time.perf_counter() - t0
-    return {"combos": combos, "calls": calls, "chunk": chunk, "wall": wall, "base": base, "peak": rss_mib(), "bars": len(goog)}
+    # with worker processes, the peak is this process's plus each worker's (the largest child, counted per worker)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 * (2 if name == "sweep2" else 0)
+    return {"combos": combos, "calls": calls, "chunk": chunk, "wall": wall, "base": base, "peak": rss_mib() + children,
+            "bars": len(goog)}
 
 
 def fresh(name: str, n: int) -> dict:
@@ -91,6 +99,7 @@ def main(n: int) -> None:
 
     rows = [
         (f"wb.grid_search, {n:,} combos, cap {DEFAULT_MEMORY_LIMIT_MB} MiB", "sweep"),
+        ("  the same, workers=2 (two processes)", "sweep2"),
         (f"wb.grid_search, 5,000 combos, cap {DEFAULT_MEMORY_LIMIT_MB} MiB", "chunked"),
         ("wb.grid_search, 5,000 combos, one call (no cap)", "onecall"),
         ("vectorbt from_signals, same 5,000 columns", "vbt"),

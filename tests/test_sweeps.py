@@ -184,3 +184,20 @@ def test_astronomical_inputs_are_typed_errors_not_overflows():
         wb.grid_search("sma_crossover", "GOOG", {"fast": range(10**19), "slow": [50]})
     with pytest.raises(ParameterError, match="memory_limit_mb must be"):
         wb.grid_search("sma_crossover", "GOOG", {"fast": [5], "slow": [50]}, memory_limit_mb=1e303)
+
+
+def test_two_worker_processes_give_the_same_table() -> None:
+    """workers=2 runs the same chunks in two spawned processes, collected in order."""
+    grid = {"fast": list(range(2, 22)), "slow": list(range(30, 60)), "allow_short": [False, True]}
+    one = wb.grid_search("sma_crossover", "GOOG", grid, commission=0.001, memory_limit_mb=1, progress=False)
+    two = wb.grid_search("sma_crossover", "GOOG", grid, commission=0.001, memory_limit_mb=1, progress=False, workers=2)
+    assert one.attrs["vectorbt_calls"] > 2, "several chunks, so both workers take some"
+    pd.testing.assert_frame_equal(one, two)
+    assert one.attrs == two.attrs
+
+
+def test_workers_must_be_a_positive_int_and_the_strategy_rebuildable() -> None:
+    with pytest.raises(wb.ParameterError, match="workers must be an int >= 1"):
+        wb.grid_search("sma_crossover", "GOOG", {"fast": [5], "slow": [20]}, workers=0)
+    with pytest.raises(wb.ParameterError, match="workers > 1 needs a strategy"):
+        wb.grid_search(lambda prices, n=1: prices["Close"] * 0, "GOOG", {"n": [1, 2]}, workers=2)
