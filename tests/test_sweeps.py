@@ -199,5 +199,5 @@ def test_two_worker_processes_give_the_same_table() -> None:
 def test_workers_must_be_a_positive_int_and_the_strategy_rebuildable() -> None:
     with pytest.raises(wb.ParameterError, match="workers must be an int >= 1"):
         wb.grid_search("sma_crossover", "GOOG", {"fast": [5], "slow": [20]}, workers=0)
-    with pytest.raises(wb.ParameterError, match="workers > 1 needs a strategy"):
+    with pytest.raises(wb.ParameterError, match="needs objects other processes can rebuild"):
         wb.grid_search(lambda prices, n=1: prices["Close"] * 0, "GOOG", {"n": [1, 2]}, workers=2)

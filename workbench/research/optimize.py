@@ -54,6 +54,7 @@ from workbench.api import (
 )
 from workbench.engines.rebalance import frozen_heap
 from workbench.errors import ParameterError, SweepTooLargeError
+from workbench.research.tasks import InProcess, TaskRunner, check_picklable, resolve_runner
 from workbench.strategy.base import Strategy
 from workbench.strategy.engine import NO_HOOKS, check_supported
 from workbench.strategy.metrics import periods_per_year
@@ -334,58 +335,31 @@ def _sweep(combos: _Combos, runner: Runner, size: int, total: int, show: bool, d
     return np.concatenate(positions), stats, calls
 
 
-_WORKER: dict[str, Runner] = {}
+def _prepare_chunks(shared: tuple[bool, pd.DataFrame, BacktestSpec]) -> Runner:
+    """A worker's chunk runner (bound once per worker by the task runner)."""
+    vector, prices, spec = shared
+    return _vector_runner(prices, spec) if vector else _spec_runner(prices, spec)
 
 
-def _worker_init(prices: pd.DataFrame, spec: BacktestSpec) -> None:
-    _WORKER["run"] = _vector_runner(prices, spec)  # imports vectorbt
-    gc.collect()
-    gc.freeze()  # as frozen_heap: the imports' objects are never scanned again, so a collect per chunk is cheap
+def _sweep_on(runner: TaskRunner, combos: _Combos, shared: tuple, size: int, total: int, show: bool,
+              desc: str) -> tuple[np.ndarray, dict, int]:  # fmt: skip
+    """:func:`_sweep` on a task runner (local processes or Dask): the same chunks, their
+    results collected in submission order, so the table is identical to one process's."""
+    check_picklable("a sweep on workers", shared[2], combos.first)
+    positions, consumed, parts = [], [], []
 
-
-def _worker_chunk(strategies: list[Strategy]) -> dict[str, np.ndarray]:
-    out = _WORKER["run"](strategies)
-    del strategies
-    gc.collect()  # as _sweep does after each chunk: vectorbt's cyclic garbage would otherwise pile up
-    return out
-
-
-def _sweep_parallel(combos: _Combos, prices: pd.DataFrame, spec: BacktestSpec, size: int, total: int, show: bool,
-                    desc: str, workers: int) -> tuple[np.ndarray, dict, int]:  # fmt: skip
-    """:func:`_sweep` over a process pool: chunks are submitted in order, at most two per
-    worker in flight (memory stays bounded), and collected in submission order."""
-    import multiprocessing as mp
-    import pickle
-    from collections import deque
-    from concurrent.futures import ProcessPoolExecutor
-
-    try:
-        pickle.dumps((spec, combos.first))
-    except (pickle.PicklingError, AttributeError, TypeError) as e:
-        raise ParameterError(f"workers > 1 needs a strategy other processes can rebuild (not a lambda or a local "
-                             f"class): {e}") from None  # fmt: skip
-    positions, parts, calls = [], [], 0
-    pending: deque = deque()
-    ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(prices, spec)) as pool, \
-            tqdm(total=total, desc=desc, unit="combo", disable=not show) as bar:  # fmt: skip
-
-        def collect() -> None:
-            pos, future, consumed = pending.popleft()
-            parts.append(future.result())
-            positions.append(pos)
-            bar.update(consumed - bar.n)
-
+    def chunks() -> Iterator[list[Strategy]]:
         for chunk in combos.chunks(size):
-            pos = np.fromiter((p for p, _ in chunk), dtype=np.int64, count=len(chunk))
-            pending.append((pos, pool.submit(_worker_chunk, [s for _, s in chunk]), combos.consumed))
-            calls += 1
-            while len(pending) >= 2 * workers:
-                collect()
-        while pending:
-            collect()
+            positions.append(np.fromiter((p for p, _ in chunk), dtype=np.int64, count=len(chunk)))
+            consumed.append(combos.consumed)
+            yield [s for _, s in chunk]
+
+    with tqdm(total=total, desc=desc, unit="combo", disable=not show) as bar:
+        for part in runner.map(_prepare_chunks, shared, chunks()):
+            parts.append(part)
+            bar.update(consumed[len(parts) - 1] - bar.n)
     stats = {k: np.concatenate([p[k] for p in parts]) for k in GRID_METRICS}
-    return np.concatenate(positions), stats, calls
+    return np.concatenate(positions), stats, len(parts)
 
 
 def grid_search(
@@ -398,6 +372,7 @@ def grid_search(
     memory_limit_mb: float | None = DEFAULT_MEMORY_LIMIT_MB,
     max_combinations: int | None = None,
     workers: int = 1,
+    cluster: Any = None,
     **execution: Any,
 ) -> pd.DataFrame:
     """Backtest every combination of ``grid`` and rank them by ``sort_by`` (descending).
@@ -414,8 +389,10 @@ def grid_search(
     Grids above ``max_combinations`` (default 100,000, or ``WORKBENCH_MAX_COMBINATIONS``)
     raise :class:`SweepTooLargeError` before any work. ``progress`` shows a progress bar
     (default: when there is more than one chunk). ``workers`` > 1 runs the vectorized
-    chunks in that many processes (``spawn``: each imports vectorbt once, ~5 s), the same
-    chunks in the same order, so the table is identical to one process's.
+    chunks in that many processes (``spawn``: each imports vectorbt once, ~5 s);
+    ``cluster`` runs them on Dask (a ``distributed.Client``, a scheduler address, or any
+    :class:`~workbench.research.tasks.TaskRunner`). Either way the same chunks run and
+    come back in the same order, so the table is identical to one process's.
 
     >>> import workbench as wb
     >>> top = wb.grid_search("sma_crossover", "GOOG", {"fast": [5, 10], "slow": [20, 50]})
@@ -424,9 +401,9 @@ def grid_search(
     """
     total = _check_size(grid, max_combinations)
     _check_cap(memory_limit_mb)
-    check_keywords(execution, "grid_search", ("sort_by", "progress", "memory_limit_mb", "max_combinations", "workers"))
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ParameterError(f"workers must be an int >= 1, got workers={workers!r}")
+    check_keywords(execution, "grid_search", ("sort_by", "progress", "memory_limit_mb", "max_combinations", "workers",
+                                              "cluster"))  # fmt: skip
+    runner = resolve_runner(workers, cluster)
     if sort_by not in GRID_METRICS:
         raise ParameterError(f"sort_by must be one of {GRID_METRICS}, got {sort_by!r}")
     base = strategy if isinstance(strategy, BacktestSpec) else None
@@ -442,16 +419,20 @@ def grid_search(
     check_supported(engine_for(engine), spec, NO_HOOKS)
     vector = engine == "vectorized"
     if vector and spec.risk is None:
-        runner, chunk = _vector_runner(prices, spec), chunk_size(len(prices), memory_limit_mb)
+        chunk = chunk_size(len(prices), memory_limit_mb)
     else:  # a risk profile is checked order by order: one run per combination
-        runner, chunk, vector = _spec_runner(prices, spec), EVENT_BATCH, False
+        chunk, vector = EVENT_BATCH, False
     desc = f"grid (vectorbt, {min(chunk, total):,} per call)" if vector else f"grid ({engine} engine, one run each)"
     show = total > (chunk if vector else 20) if progress is None else progress
-    if vector and workers > 1:
-        positions, stats, calls = _sweep_parallel(combos, prices, spec, chunk, total, show, f"{desc}, {workers} processes",
-                                                  workers)  # fmt: skip
-    else:
-        positions, stats, calls = _sweep(combos, runner, chunk, total, show, desc)
+    try:
+        if isinstance(runner, InProcess):
+            positions, stats, calls = _sweep(combos, _prepare_chunks((vector, prices, spec)), chunk, total, show, desc)
+        else:
+            positions, stats, calls = _sweep_on(runner, combos, (vector, prices, spec), chunk, total, show,
+                                                f"{desc}, {runner!r}")  # fmt: skip
+    finally:
+        if runner is not cluster:  # opened here (from an address): closed here
+            getattr(runner, "close", lambda: None)()
     out = _table(grid, positions, stats)
     out = out.sort_values(sort_by, ascending=False, kind="stable", na_position="last").reset_index(drop=True)
     out.attrs = {"strategy": combos.first.name, "symbol": symbols[0], "engine": engine,

@@ -27,7 +27,8 @@ Conventions (every report also carries them in ``conventions``):
 - **Quantiles** (5/25/50/75/95 %) are numpy's default (linear, Hyndman-Fan type 7) over
   the finite values; ``loss_share`` is the share of paths that end below their start.
 - **Seeds**: one ``numpy.random.Generator`` (``default_rng(seed)``) drives each report, so
-  the same seed gives identical output.
+  the same seed gives identical output; the block bootstrap gives each chunk of paths its
+  own child of ``SeedSequence(seed)``, so its paths do not depend on where chunks run.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ import pandas as pd
 
 from workbench.api import make_spec, prepare_prices, run
 from workbench.errors import ParameterError
+from workbench.research.tasks import resolve_runner, task_seeds
 from workbench.strategy.base import Strategy, check_int, check_seed
 from workbench.strategy.metrics import check_periods_per_year, periods_per_year
 from workbench.strategy.result import BacktestResult
@@ -272,6 +274,24 @@ def _stack(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 # -- the resamplers -------------------------------------------------------------------
 
 
+def _prepare_bootstrap(shared: tuple[np.ndarray, float, float]) -> Any:
+    """A worker's bootstrap task: ``(rows, seed)`` → the metrics of that many paths."""
+    r, mean_block, ppy = shared
+    # arch (1.7 s to import) loads on first use, not with `import workbench`
+    from arch.bootstrap import StationaryBootstrap
+
+    def paths(task: tuple[int, np.random.SeedSequence]) -> dict[str, np.ndarray]:
+        rows, seed = task
+        draws = StationaryBootstrap(mean_block, r, seed=np.random.default_rng(seed)).bootstrap(rows)
+        chunk = np.empty((rows, len(r)))
+        for i in range(rows):
+            (path,), _ = next(draws)
+            chunk[i] = path
+        return _return_metrics(chunk, ppy)
+
+    return paths
+
+
 def block_bootstrap(
     returns: pd.Series | np.ndarray | BacktestResult,
     n_paths: int = 1000,
@@ -279,6 +299,8 @@ def block_bootstrap(
     seed: int = 0,
     *,
     periods_per_year: float | None = None,
+    workers: int = 1,
+    cluster: Any = None,
 ) -> RobustnessReport:
     """Stationary block bootstrap of a returns series (Politis & Romano 1994).
 
@@ -298,10 +320,15 @@ def block_bootstrap(
     block : float, optional
         Mean block length in bars, in [1, len(returns)].
     seed : int
-        Seed of the ``numpy.random.Generator`` the bootstrap draws from.
+        Seeds the paths: chunk ``i`` of paths draws from its own generator, the
+        ``i``-th child of ``SeedSequence(seed)``, so the paths are the same wherever
+        the chunks run.
     periods_per_year : float, optional
         Annualisation of the Sharpe ratio; default from the bar spacing of a
         DatetimeIndex (a result's own), else 252.
+    workers, cluster : optional
+        Run the chunks in local processes or on Dask (a ``distributed.Client`` or a
+        scheduler address): identical paths, gathered in chunk order.
 
     Returns
     -------
@@ -320,18 +347,14 @@ def block_bootstrap(
     n_paths = _named("block_bootstrap", check_int, "n_paths", n_paths, 1)
     seed = _named("block_bootstrap", check_seed, "seed", seed)
     mean_block, estimate = _mean_block("block_bootstrap", r, block)
-    # arch (1.7 s to import) loads on first use, not with `import workbench`
-    from arch.bootstrap import StationaryBootstrap
-
-    draws = StationaryBootstrap(mean_block, r, seed=np.random.default_rng(seed)).bootstrap(n_paths)
-    parts = []
-    for rows in _chunks(n_paths, len(r)):
-        chunk = np.empty((rows, len(r)))
-        for i in range(rows):
-            (path,), _ = next(draws)
-            chunk[i] = path
-        parts.append(_return_metrics(chunk, ppy))
-        del chunk
+    chunks = list(_chunks(n_paths, len(r)))
+    tasks = zip(chunks, task_seeds(seed, len(chunks)), strict=True)
+    runner = resolve_runner(workers, cluster)
+    try:
+        parts = list(runner.map(_prepare_bootstrap, (r, mean_block, ppy), tasks))
+    finally:
+        if runner is not cluster:
+            getattr(runner, "close", lambda: None)()
     actual = {k: float(v[0]) for k, v in _return_metrics(r[None, :], ppy).items()}
     info = {"seed": seed, "n_paths": n_paths, "bars": len(r), "block": mean_block, "block_estimate": estimate,
             "periods_per_year": ppy}  # fmt: skip

@@ -35,7 +35,13 @@ import pandas as pd
 
 from workbench.api import bind, make_spec, prepare_prices, resolve_store, resolve_strategy, run
 from workbench.errors import ParameterError
-from workbench.research.optimize import GRID_METRICS, _metrics, _spec_equity, _vector_equity
+from workbench.research.optimize import (
+    GRID_METRICS,
+    _metrics,
+    _spec_equity,
+    _vector_equity,
+    chunk_size,
+)
 from workbench.research.overfitting import (
     CSCVResult,
     deflated_sharpe_ratio,
@@ -45,6 +51,7 @@ from workbench.research.overfitting import (
     probabilistic_sharpe_ratio,
     sharpe_moments,
 )
+from workbench.research.tasks import InProcess, TaskRunner, check_picklable, resolve_runner
 from workbench.strategy.base import Strategy
 from workbench.strategy.ids import stable_id
 from workbench.strategy.metrics import periods_per_year
@@ -116,9 +123,16 @@ def optimize(
     seed: int = 0,
     n_blocks: int = 16,
     store: Any = "default",
+    workers: int = 1,
+    cluster: Any = None,
     **execution: Any,
 ) -> Optimization:
     """Search ``space`` for the parameters that maximise ``objective`` (module notes).
+
+    ``workers`` > 1 runs the trials in local processes, ``cluster`` on Dask (a
+    ``distributed.Client``, a scheduler address or a TaskRunner); the trials come back in
+    order and this process alone writes the store, so the result is identical to a run
+    here. Optuna's sequential search runs here.
 
     >>> import workbench as wb
     >>> opt = wb.optimize("sma_crossover", "GOOG", {"fast": [5, 10, 20], "slow": [50, 100]}, n_blocks=8)
@@ -133,6 +147,7 @@ def optimize(
     if isinstance(objective, str) and objective not in GRID_METRICS:
         raise ParameterError(f"objective must be one of {GRID_METRICS} or a callable of the returns, got {objective!r}")
     st = resolve_store(store)
+    runner = resolve_runner(workers, cluster)
     first = resolve_strategy(strategy, _first(space))
     frame, symbols = prepare_prices(first, prices)
     spec = bind(make_spec(first, **execution), frame, symbols)
@@ -142,7 +157,11 @@ def optimize(
         strats, skipped = _optuna(strategy, frame, spec, space, objective, n_trials, seed)
     else:
         strats, skipped = _candidates(strategy, space, method, n_trials, seed)
-    returns, stats = _evaluate(frame, spec, strats)
+    try:
+        returns, stats = _evaluate(frame, spec, strats, runner)
+    finally:
+        if runner is not cluster:  # opened here (from an address): closed here
+            getattr(runner, "close", lambda: None)()
     table = pd.DataFrame([s.params for s in strats]).assign(**stats)
     if not isinstance(objective, str):
         table[name] = [float(objective(returns.iloc[:, j])) for j in range(returns.shape[1])]
@@ -194,10 +213,31 @@ def _candidates(strategy: Any, space: dict[str, Any], method: str, n_trials: int
     return strats, skipped
 
 
-def _evaluate(frame: pd.DataFrame, spec: BacktestSpec, strats: list[Strategy]) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Per-bar returns (bars × trials) and the grid metrics of each trial."""
+def _prepare_trials(shared: tuple[pd.DataFrame, BacktestSpec]) -> Callable[[list[Strategy]], tuple[np.ndarray, np.ndarray]]:
+    """A worker's trial runner: (equity, closed-trade counts) of a chunk of trials."""
+    frame, spec = shared
     vector = spec.engine == "vectorized" and spec.strategy.kind == "signal" and spec.risk is None
-    equity, n_trades = _vector_equity(frame, spec, strats, trades=True) if vector else _spec_equity(frame, spec, strats)
+    if vector:
+        return lambda strats: _vector_equity(frame, spec, strats, trades=True)
+    return lambda strats: _spec_equity(frame, spec, strats)
+
+
+def _trial_chunks(strats: list[Strategy], n_bars: int, workers: int) -> list[list[Strategy]]:
+    """Chunks within the sweep's memory cap, and at least two per worker (load balance)."""
+    size = max(1, min(chunk_size(n_bars), math.ceil(len(strats) / (2 * workers))))
+    return [strats[i : i + size] for i in range(0, len(strats), size)]
+
+
+def _evaluate(frame: pd.DataFrame, spec: BacktestSpec, strats: list[Strategy],
+              runner: TaskRunner | None = None) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:  # fmt: skip
+    """Per-bar returns (bars × trials) and the grid metrics of each trial, on ``runner``
+    (this process by default) in chunks gathered in trial order: identical either way."""
+    if runner is None or isinstance(runner, InProcess):
+        equity, n_trades = _prepare_trials((frame, spec))(strats)
+    else:
+        check_picklable("optimize on workers", spec, strats[0])
+        parts = list(runner.map(_prepare_trials, (frame, spec), _trial_chunks(strats, len(frame), runner.workers)))
+        equity, n_trades = np.hstack([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     ppy = spec.periods_per_year or periods_per_year(frame.index)
     stats = {**_metrics(equity, frame.index, spec.cash, ppy, spec.risk_free_rate), "n_trades": n_trades}
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -332,6 +372,8 @@ def walk_forward_optimize(
     seed: int = 0,
     n_blocks: int = 8,
     store: Any = "default",
+    workers: int = 1,
+    cluster: Any = None,
     **execution: Any,
 ) -> WalkForward:
     """Optimise on each train window, trade the winner on the test window after it.
@@ -346,32 +388,38 @@ def walk_forward_optimize(
     together and only the test bars' returns are kept, so its indicators are warmed up on
     data it was allowed to see and no test bar informs the choice. The stitched test
     returns are the out-of-sample record; ``folds`` has the IS-vs-OOS degradation
-    (annualised Sharpe on each window, their difference and ratio).
+    (annualised Sharpe on each window, their difference and ratio). ``workers`` /
+    ``cluster`` run each fold's trials as :func:`optimize` does.
     """
     from workbench.research.splits import walk_forward
 
     first = resolve_strategy(strategy, _first(space))
     frame, _ = prepare_prices(first, prices)
+    runner = resolve_runner(workers, cluster)  # one client for every fold
     ppy = execution.get("periods_per_year") or periods_per_year(frame.index)
     calendar = not isinstance(train, int)
     rows, pieces, searches = [], [], []
-    for k, (tr, te) in enumerate(walk_forward(frame.index if calendar else len(frame), train, test,
-                                              anchored=anchored, purge=purge)):  # fmt: skip
-        opt = optimize(strategy, frame.iloc[tr], space, objective=objective, method=method, n_trials=n_trials,
-                       seed=seed, n_blocks=n_blocks, store=store, **execution)  # fmt: skip
-        searches.append(opt)
-        span = frame.iloc[int(tr[0]) : int(te[-1]) + 1]
-        spec = make_spec(resolve_strategy(strategy, opt.best_params), **execution)
-        oos = run(spec, span, store=None).returns.loc[frame.index[te[0]] : frame.index[te[-1]]]
-        pieces.append(oos)
-        best = int(np.nanargmax(opt.trials[opt.objective].to_numpy(dtype="float64")))
-        is_sharpe = _annual_sharpe(opt.returns.iloc[1:, best].to_numpy(), ppy)  # one convention for both windows
-        oos_sharpe = _annual_sharpe(oos.to_numpy(), ppy)
-        rows.append({"fold": k, "train_start": frame.index[tr[0]], "train_end": frame.index[tr[-1]],
-                     "test_start": frame.index[te[0]], "test_end": frame.index[te[-1]], **opt.best_params,
-                     "is_sharpe": is_sharpe, "oos_sharpe": oos_sharpe, "degradation": is_sharpe - oos_sharpe,
-                     "oos_over_is": oos_sharpe / is_sharpe if is_sharpe else math.nan,
-                     "dsr": opt.overfitting["dsr"], "pbo": opt.overfitting["pbo"]})  # fmt: skip
+    try:
+        for k, (tr, te) in enumerate(walk_forward(frame.index if calendar else len(frame), train, test,
+                                                  anchored=anchored, purge=purge)):  # fmt: skip
+            opt = optimize(strategy, frame.iloc[tr], space, objective=objective, method=method, n_trials=n_trials,
+                           seed=seed, n_blocks=n_blocks, store=store, cluster=runner, **execution)  # fmt: skip
+            searches.append(opt)
+            span = frame.iloc[int(tr[0]) : int(te[-1]) + 1]
+            spec = make_spec(resolve_strategy(strategy, opt.best_params), **execution)
+            oos = run(spec, span, store=None).returns.loc[frame.index[te[0]] : frame.index[te[-1]]]
+            pieces.append(oos)
+            best = int(np.nanargmax(opt.trials[opt.objective].to_numpy(dtype="float64")))
+            is_sharpe = _annual_sharpe(opt.returns.iloc[1:, best].to_numpy(), ppy)  # one convention for both windows
+            oos_sharpe = _annual_sharpe(oos.to_numpy(), ppy)
+            rows.append({"fold": k, "train_start": frame.index[tr[0]], "train_end": frame.index[tr[-1]],
+                         "test_start": frame.index[te[0]], "test_end": frame.index[te[-1]], **opt.best_params,
+                         "is_sharpe": is_sharpe, "oos_sharpe": oos_sharpe, "degradation": is_sharpe - oos_sharpe,
+                         "oos_over_is": oos_sharpe / is_sharpe if is_sharpe else math.nan,
+                         "dsr": opt.overfitting["dsr"], "pbo": opt.overfitting["pbo"]})  # fmt: skip
+    finally:
+        if runner is not cluster:
+            getattr(runner, "close", lambda: None)()
     if not rows:
         raise ParameterError(f"walk_forward_optimize: no fold fits train={train!r} test={test!r} in {len(frame)} bars")
     oos = pd.concat(pieces).rename("oos_returns")

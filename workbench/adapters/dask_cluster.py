@@ -1,0 +1,114 @@
+"""The research TaskRunner on a Dask cluster (``distributed``): a LocalCluster or a scheduler.
+
+``DaskRunner(client)`` or ``DaskRunner("tcp://scheduler:8786")`` runs the same tasks as
+the local runners (:mod:`workbench.research.tasks`) and returns the same results in the
+same order. What it takes care of, because Dask's defaults would get it wrong:
+
+- **``pure=False`` and a key per task.** ``client.submit`` defaults to ``pure=True``,
+  which hashes the function and arguments into the key and merges identical calls into
+  one result: two bootstrap tasks with the same arguments would come back as one path.
+  Every task here is submitted impure under its own key (run id + task number).
+- **Seeds travel in the item**, never from the worker's state, so a task's random draws
+  do not depend on which worker ran it (:func:`workbench.research.tasks.task_seeds`).
+- **Fixed reduction order.** Results are gathered in submission order by the caller and
+  reduced there, so float sums are bit-identical to the local run; nothing is summed on
+  the cluster in completion order.
+- **The shared input crosses the wire once per worker**: ``(prepare, shared)`` is
+  scattered with ``broadcast=True``; each worker runs ``prepare(shared)`` once per run
+  (cached under the run id, dropped when the run ends).
+- **Bounded memory.** At most two tasks per worker are pending; the caller consumes
+  results as they arrive.
+- **The store stays single-writer**: workers return results; the caller writes them.
+
+Workers must be able to import ``workbench`` (the same environment as the client: a
+``LocalCluster`` inherits it; for a real cluster, install the package on the workers).
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from workbench.errors import ParameterError
+
+__all__ = ["DaskRunner"]
+
+_PREPARED: dict[str, Callable[[Any], Any]] = {}
+_LOCK = threading.Lock()
+
+
+def _run_task(run: str, setup: tuple[Callable[[Any], Any], Any], item: Any) -> Any:
+    """On a worker: bind ``prepare(shared)`` once per run, then apply it to the item."""
+    fn = _PREPARED.get(run)
+    if fn is None:
+        with _LOCK:  # a worker with several threads binds once
+            fn = _PREPARED.get(run)
+            if fn is None:
+                prepare, shared = setup
+                fn = _PREPARED[run] = prepare(shared)
+                gc.collect()
+                gc.freeze()  # the imports' objects are never scanned again: a collect per task stays cheap
+    out = fn(item)
+    del item
+    gc.collect()  # vectorbt's Portfolio is cyclic garbage: collect it before the next task
+    return out
+
+
+def _forget(run: str) -> None:
+    """On a worker: drop a finished run's bound function (and the prices it holds)."""
+    _PREPARED.pop(run, None)
+    gc.unfreeze()
+    gc.collect()
+
+
+class DaskRunner:
+    """Tasks on a Dask cluster, results in task order (see the module notes)."""
+
+    def __init__(self, cluster: Any) -> None:
+        from distributed import Client
+
+        if isinstance(cluster, Client):
+            self.client, self._owned = cluster, False
+        elif isinstance(cluster, str) and cluster.strip():
+            try:
+                self.client = Client(cluster.strip(), timeout="10s")
+            except OSError as e:
+                raise ParameterError(f"cannot reach the Dask scheduler at cluster={cluster!r}: {e}") from None
+            self._owned = True
+        else:
+            raise ParameterError(f"cluster must be a distributed.Client or a scheduler address such as "
+                                 f"'tcp://host:8786', got cluster={cluster!r}")  # fmt: skip
+
+    @property
+    def workers(self) -> int:
+        return max(1, len(self.client.scheduler_info(n_workers=-1)["workers"]))
+
+    def map(self, prepare: Callable[[Any], Callable[[Any], Any]], shared: Any, items: Iterable[Any]) -> Iterator[Any]:
+        run = uuid.uuid4().hex
+        setup = self.client.scatter((prepare, shared), broadcast=True, hash=False)
+        pending: deque = deque()
+        in_flight = 2 * self.workers
+        try:
+            for i, item in enumerate(items):
+                pending.append(self.client.submit(_run_task, run, setup, item, pure=False, key=f"workbench-{run}-{i}"))
+                while len(pending) >= in_flight:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for f in pending:
+                f.cancel()
+            del setup
+            self.client.run(_forget, run)
+
+    def close(self) -> None:
+        """Close the client if this runner opened it (from an address)."""
+        if self._owned:
+            self.client.close()
+
+    def __repr__(self) -> str:
+        return f"DaskRunner({self.client.scheduler.address!r}, workers={self.workers})"
