@@ -127,6 +127,7 @@ __all__ = [
     "CSCVResult", "deflated_sharpe_ratio", "expected_max_sharpe", "min_backtest_length", "min_track_record_length",
     "pbo_cscv", "RobustnessReport", "block_bootstrap", "parameter_jitter", "trade_resampling",
     "walk_forward", "purged_kfold", "combinatorial_purged_cv", "cpcv_paths",
+    "TaskRunner", "InProcess", "ProcessPool", "task_seeds", "DaskRunner",
 ]  # fmt: skip
 
 # Notebook-facing modules, loaded on first use (PEP 562) so `import workbench` stays fast:
@@ -152,6 +153,8 @@ _LAZY_NAMES = {
                     "workbench.research.robustness"),
     **dict.fromkeys(["walk_forward", "purged_kfold", "combinatorial_purged_cv", "cpcv_paths"],
                     "workbench.research.splits"),
+    **dict.fromkeys(["TaskRunner", "InProcess", "ProcessPool", "task_seeds"], "workbench.research.tasks"),
+    "DaskRunner": "workbench.adapters.dask_cluster",
 }  # fmt: skip
 
 
