@@ -48,7 +48,7 @@ def test_parameters_are_frozen_and_hashable():
 
 
 def test_backtest_resolves_names_and_reports_unknown_ones(goog):
-    assert set(wb.STRATEGIES) == set(BUILTINS) and len(BUILTINS) == 8
+    assert set(wb.STRATEGIES) == set(BUILTINS) and len(BUILTINS) == 11
     with pytest.raises(wb.ParameterError, match="unknown strategy 'turtle'"):
         wb.backtest("turtle", goog)
     with pytest.raises(wb.ParameterError, match="SMACrossover"):

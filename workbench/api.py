@@ -140,8 +140,8 @@ def versions(engine: str, strat: Strategy) -> dict[str, str]:
         from workbench.engines.vectorized import vbt_engine, vbt_version
 
         out["vectorbt"] = f"{vbt_version()} ({vbt_engine()})"
-    if type(strat).__module__.endswith(".ml"):
-        out["scikit-learn"] = metadata.version("scikit-learn")
+    for lib in strat.libraries:
+        out[lib] = metadata.version(lib)
     return out
 
 

@@ -9,6 +9,7 @@ pairs trading, cross-venue arbitrage. ``BUILTINS`` maps their names for
 
 from workbench.strategies.arbitrage import CrossVenueArbitrage
 from workbench.strategies.crossover import EMACrossover, SMACrossover
+from workbench.strategies.ensemble import SignalVote, StackedSignal, WeightedSignal
 from workbench.strategies.mean_reversion import MeanReversion
 from workbench.strategies.ml import MLClassifier
 from workbench.strategies.momentum import CrossSectionalMomentum, TimeSeriesMomentum
@@ -18,6 +19,7 @@ from workbench.strategy.base import Strategy
 __all__ = [
     "BUILTINS", "SMACrossover", "EMACrossover", "TimeSeriesMomentum", "CrossSectionalMomentum",
     "MeanReversion", "PairsTrading", "CrossVenueArbitrage", "MLClassifier",
+    "SignalVote", "WeightedSignal", "StackedSignal",
 ]  # fmt: skip
 
 BUILTINS: dict[str, type[Strategy]] = {
@@ -29,4 +31,7 @@ BUILTINS: dict[str, type[Strategy]] = {
     "pairs": PairsTrading,
     "arbitrage": CrossVenueArbitrage,
     "ml_classifier": MLClassifier,
+    "vote": SignalVote,
+    "weighted_signal": WeightedSignal,
+    "stacked_signal": StackedSignal,
 }

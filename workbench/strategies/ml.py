@@ -77,6 +77,10 @@ class MLClassifier(Strategy):
     def warmup(self) -> int:
         return 33 + self.min_train  # MACD(12, 26, 9) is the longest feature window
 
+    @property
+    def libraries(self) -> tuple[str, ...]:
+        return ("scikit-learn",)
+
     def _estimator(self):  # type: ignore[no-untyped-def]
         from sklearn.ensemble import RandomForestClassifier
         from sklearn.linear_model import LogisticRegression

@@ -191,6 +191,12 @@ class Strategy:
         """Bars needed before the first signal (indicator windows not yet complete)."""
         return 0
 
+    @property
+    def libraries(self) -> tuple[str, ...]:
+        """Distributions whose code computes this strategy's decisions (e.g. scikit-learn):
+        their versions are recorded with every run, so a rerun can name a changed one."""
+        return ()
+
     # -- lifecycle ----------------------------------------------------------------
     @property
     def status(self) -> StrategyStatus:
