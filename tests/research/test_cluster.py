@@ -147,3 +147,16 @@ def _prepare_failing(shared):
         raise wb.ParameterError("top_k must be <= 4, got top_k=9")
 
     return fail
+
+
+def _prepare_profiler_state(shared):
+    from distributed import get_worker
+
+    return lambda item: get_worker().periodic_callbacks["profile"].is_running()
+
+
+def test_the_workers_profiler_is_paused_for_a_run_and_resumed_after(client) -> None:
+    """Dask's 10 ms stack sampler holds the GIL: a sweep ran at half speed under it."""
+    assert set(wb.DaskRunner(client).map(_prepare_profiler_state, None, range(4))) == {False}
+    assert all(client.run(lambda dask_worker: dask_worker.periodic_callbacks["profile"].is_running()).values())
+    assert set(wb.DaskRunner(client, profile=True).map(_prepare_profiler_state, None, range(4))) == {True}
