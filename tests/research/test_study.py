@@ -122,5 +122,9 @@ def test_walk_forward_reoptimises_each_fold_and_trades_only_its_test_window(stor
     assert wf.folds["oos_sharpe"].iloc[-1] == pytest.approx(r.mean() / r.std(ddof=1) * np.sqrt(252), rel=1e-9)
     assert (wf.folds["degradation"] == wf.folds["is_sharpe"] - wf.folds["oos_sharpe"]).all()
     assert store.count(kind="trial") == sum(len(o.trials) for o in wf.searches)
+    folds = store.frame(kind="fold", parent=wf.id)
+    assert len(folds) == 5, "every fold's out-of-sample run is kept under the walk-forward's id"
+    last = store.load(folds["run_id"].iloc[-1])
+    pd.testing.assert_series_equal(last.equity, again.equity, check_names=False)
     assert wf.oos_equity.iloc[-1] == pytest.approx(float(np.prod(1 + wf.oos_returns.to_numpy())))
     assert len(wf.figure().data) == 1

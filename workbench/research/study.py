@@ -33,7 +33,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.api import bind, make_spec, prepare_prices, resolve_store, resolve_strategy, run
+from workbench.api import (
+    bind,
+    data_id,
+    make_spec,
+    prepare_prices,
+    resolve_store,
+    resolve_strategy,
+    run,
+)
 from workbench.errors import ParameterError
 from workbench.research.optimize import (
     GRID_METRICS,
@@ -333,6 +341,7 @@ class WalkForward:
     folds: pd.DataFrame  # one row per fold: windows, chosen params, IS and OOS objective, degradation
     oos_returns: pd.Series  # the test windows' returns, stitched in time order
     searches: list[Optimization] = field(repr=False, default_factory=list)
+    id: str = ""  # the parent of every fold run in the store (kind "fold")
 
     @property
     def oos_equity(self) -> pd.Series:
@@ -387,15 +396,21 @@ def walk_forward_optimize(
     on the train bars only; the winner is then backtested on the train and test bars
     together and only the test bars' returns are kept, so its indicators are warmed up on
     data it was allowed to see and no test bar informs the choice. The stitched test
-    returns are the out-of-sample record; ``folds`` has the IS-vs-OOS degradation
+    returns are the out-of-sample record (each fold's run is stored as kind ``fold`` under
+    the walk-forward's ``id``); ``folds`` has the IS-vs-OOS degradation
     (annualised Sharpe on each window, their difference and ratio). ``workers`` /
     ``cluster`` run each fold's trials as :func:`optimize` does.
     """
     from workbench.research.splits import walk_forward
 
     first = resolve_strategy(strategy, _first(space))
-    frame, _ = prepare_prices(first, prices)
+    frame, symbols = prepare_prices(first, prices)
     runner = resolve_runner(workers, cluster)  # one client for every fold
+    st = resolve_store(store)
+    wf_id = stable_id({"walk_forward": first.identity(), "data": data_id(frame, symbols).sha256, "space": repr(space),
+                       "train": repr(train), "test": repr(test), "anchored": anchored, "purge": purge,
+                       "objective": objective, "method": method, "n": n_trials, "seed": seed,
+                       "execution": repr(sorted(execution.items()))})  # fmt: skip
     ppy = execution.get("periods_per_year") or periods_per_year(frame.index)
     calendar = not isinstance(train, int)
     rows, pieces, searches = [], [], []
@@ -403,11 +418,14 @@ def walk_forward_optimize(
         for k, (tr, te) in enumerate(walk_forward(frame.index if calendar else len(frame), train, test,
                                                   anchored=anchored, purge=purge)):  # fmt: skip
             opt = optimize(strategy, frame.iloc[tr], space, objective=objective, method=method, n_trials=n_trials,
-                           seed=seed, n_blocks=n_blocks, store=store, cluster=runner, **execution)  # fmt: skip
+                           seed=seed, n_blocks=n_blocks, store=st, cluster=runner, **execution)  # fmt: skip
             searches.append(opt)
             span = frame.iloc[int(tr[0]) : int(te[-1]) + 1]
             spec = make_spec(resolve_strategy(strategy, opt.best_params), **execution)
-            oos = run(spec, span, store=None).returns.loc[frame.index[te[0]] : frame.index[te[-1]]]
+            fold = run(spec, span, store=None)
+            if st is not None:  # the winner on train + test; the folds table says which bars were OOS
+                st.save(fold, kind="fold", parent=wf_id)
+            oos = fold.returns.loc[frame.index[te[0]] : frame.index[te[-1]]]
             pieces.append(oos)
             best = int(np.nanargmax(opt.trials[opt.objective].to_numpy(dtype="float64")))
             is_sharpe = _annual_sharpe(opt.returns.iloc[1:, best].to_numpy(), ppy)  # one convention for both windows
@@ -423,7 +441,7 @@ def walk_forward_optimize(
     if not rows:
         raise ParameterError(f"walk_forward_optimize: no fold fits train={train!r} test={test!r} in {len(frame)} bars")
     oos = pd.concat(pieces).rename("oos_returns")
-    return WalkForward(pd.DataFrame(rows), oos, searches)
+    return WalkForward(pd.DataFrame(rows), oos, searches, wf_id)
 
 
 def _annual_sharpe(r: np.ndarray, ppy: float) -> float:
