@@ -128,6 +128,8 @@ __all__ = [
     "pbo_cscv", "RobustnessReport", "block_bootstrap", "parameter_jitter", "trade_resampling",
     "walk_forward", "purged_kfold", "combinatorial_purged_cv", "cpcv_paths",
     "TaskRunner", "InProcess", "ProcessPool", "task_seeds", "DaskRunner",
+    "MultiStrategy", "Sleeve", "AssetAllocation", "attribution", "Attribution", "allocate", "ALLOCATORS",
+    "risk_contributions",
 ]  # fmt: skip
 
 # Notebook-facing modules, loaded on first use (PEP 562) so `import workbench` stays fast:
@@ -155,6 +157,9 @@ _LAZY_NAMES = {
                     "workbench.research.splits"),
     **dict.fromkeys(["TaskRunner", "InProcess", "ProcessPool", "task_seeds"], "workbench.research.tasks"),
     "DaskRunner": "workbench.adapters.dask_cluster",
+    **dict.fromkeys(["MultiStrategy", "Sleeve", "AssetAllocation"], "workbench.research.book"),
+    **dict.fromkeys(["attribution", "Attribution"], "workbench.research.attribution"),
+    **dict.fromkeys(["allocate", "ALLOCATORS", "risk_contributions"], "workbench.research.allocation"),
 }  # fmt: skip
 
 
