@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_store.py
 	$(BIN)/python bench/bench_overfitting.py
 	$(BIN)/python bench/bench_robustness.py
+	$(BIN)/python bench/bench_cluster.py
 
 lint: $(STAMP)  ## ruff, and the import contract in pyproject.toml ([tool.importlinter])
 	$(BIN)/ruff check workbench tests bench
