@@ -110,6 +110,10 @@ def test_calendar_rebalance_is_the_first_bar_of_each_period(four) -> None:
         assert four.index[r].month != four.index[r - 1].month
     weekly = rebalance_rows(four.index, "W-MON", 10)
     assert weekly[0] == 10 and (np.diff(weekly) >= 1).all()
+    days = four.index[weekly[1:]].dayofweek
+    assert (days == 0).mean() > 0.85, "W-MON: the first bar of each week starting Monday (a holiday moves it)"
+    week = four.index.tz_localize(None).to_period("W-SUN")  # weeks ending Sunday: starting Monday
+    assert all(week[r] != week[r - 1] for r in weekly[1:]) and week[weekly[1:]].is_unique
 
 
 # -- both engines ---------------------------------------------------------------------
@@ -180,7 +184,9 @@ def test_component_var_sums_to_the_books_var_and_turnover_is_by_hand(four) -> No
     a = attribution(r, four)
     s = a.summary
     np.testing.assert_allclose(s["component_var"].sum(), s.attrs["var"], rtol=1e-10)
-    rets = a.pnl.div(r.equity.shift(1).fillna(r.spec.cash), axis=0)
+    first = int(np.flatnonzero(a.capital.sum(axis=1).to_numpy() > 0)[0])
+    rets = a.pnl.div(r.equity.shift(1).fillna(r.spec.cash), axis=0).iloc[first:]
+    assert first == 126, "the VaR sample starts at the first allocation, not in the flat warm-up"
     live = rets.loc[:, rets.std() > 0]
     var = delta_normal_var(pd.Series(1.0, index=live.columns), returns=live, confidence=0.99).value
     np.testing.assert_allclose(s.attrs["var"], var, rtol=1e-12)
@@ -212,7 +218,7 @@ def test_bad_books_are_named() -> None:
                                Sleeve(name="a", strategy=sma, symbols=("GOOG",))))  # fmt: skip
     with pytest.raises(wb.ParameterError, match="a signal strategy trades one symbol"):
         Sleeve(name="a", strategy=sma, symbols=("SPX", "GOOG"))
-    with pytest.raises(wb.ParameterError, match="rebalance must be a number of bars or a pandas offset"):
+    with pytest.raises(wb.ParameterError, match="rebalance must be a number of bars or a positive pandas offset"):
         MultiStrategy(sleeves=(Sleeve(name="a", strategy=sma, symbols=("SPX",)),), rebalance="monthly")
     with pytest.raises(wb.ParameterError, match="sleeves must be a non-empty tuple"):
         MultiStrategy(sleeves=())
@@ -236,3 +242,71 @@ def test_any_schedule_keeps_gross_within_one_and_allocations_whole(four, allocat
     if len(plan.allocations):
         np.testing.assert_allclose(plan.allocations.sum(axis=1), 1.0, atol=1e-9)
         assert (plan.allocations.to_numpy() >= -1e-12).all()
+
+
+def test_bounds_hold_when_sleeves_are_flat(four) -> None:
+    book = _book("min_variance", rebalance=21, lookback=63)
+    capped = MultiStrategy(sleeves=book.sleeves, allocation="min_variance", rebalance=21, lookback=63,
+                           options=(("max_weight", 0.4),))  # fmt: skip
+    a = capped.plan(four).allocations
+    assert (a.to_numpy() <= 0.4 + 1e-9).all()
+    sums = a.sum(axis=1)
+    capped_rows = ((a == 0) | (np.abs(a - 0.4) < 1e-9)).all(axis=1)
+    assert ((np.abs(sums - 1) < 1e-9) | capped_rows).all(), "below 1 only when every moving sleeve is at its cap"
+    assert (sums < 1 - 1e-9).any(), "the sample has windows with fewer than 3 moving sleeves: cash"
+    floor = MultiStrategy(sleeves=book.sleeves, allocation="hrp", rebalance=21, lookback=63,
+                          options={"min_weight": 0.1})  # fmt: skip
+    f = floor.plan(four).allocations
+    assert (f.to_numpy() >= 0.1 - 1e-9).all()
+    np.testing.assert_allclose(f.sum(axis=1), 1.0, atol=1e-9)
+
+
+def test_max_sharpe_cash_rule_looks_at_the_moving_sleeves_only(four) -> None:
+    book = _book("max_sharpe", rebalance=21, lookback=63)
+    neg = MultiStrategy(sleeves=book.sleeves, allocation="max_sharpe", rebalance=21, lookback=63,
+                        options=(("risk_free_rate", -1e-5),))  # fmt: skip
+    a = neg.plan(four).allocations
+    sums = a.sum(axis=1)
+    assert ((np.abs(sums - 1) < 1e-9) | (sums == 0)).all()
+
+
+def test_bad_options_schedules_and_sleeve_outputs_are_named(four) -> None:
+    sma = SMACrossover()
+    one = (Sleeve(name="a", strategy=sma, symbols=("SPX",)),)
+    with pytest.raises(wb.ParameterError, match="positive pandas offset alias"):
+        MultiStrategy(sleeves=one, rebalance="0D")
+    with pytest.raises(wb.ParameterError, match="positive pandas offset alias"):
+        AssetAllocation(rebalance="-1MS")
+    with pytest.raises(wb.ParameterError, match="options must be among"):
+        AssetAllocation(options=(("gamma", 2.0),))
+    with pytest.raises(wb.ParameterError, match="max_weight must be in"):
+        MultiStrategy(sleeves=one, options=(("max_weight", 7.0),))
+    with pytest.raises(wb.ParameterError, match="inverse_volatility is a closed form without bounds"):
+        AssetAllocation(allocation="inverse_volatility", options={"max_weight": 0.5})
+    nan_rule = FunctionStrategy(fn=_nan_after_100)
+    bad = MultiStrategy(sleeves=(Sleeve(name="holey", strategy=nan_rule, symbols=("SPX",)),), lookback=30)
+    with pytest.raises(wb.ParameterError, match="sleeve 'holey': target values must be -1, 0 or 1"):
+        bad.weights(four)
+
+
+def _nan_after_100(prices: pd.DataFrame) -> pd.Series:
+    out = pd.Series(1.0, index=prices.index)
+    out.iloc[100:] = np.nan
+    return out
+
+
+def test_attribution_needs_the_panel_the_run_used(four) -> None:
+    r = wb.backtest(_book(), four.iloc[300:], store=None)
+    with pytest.raises(wb.ParameterError, match="attribution needs the panel the run used"):
+        attribution(r, four)
+    with pytest.raises(wb.ParameterError, match="attribution needs the panel the run used"):
+        attribution(r, four.iloc[300:][["WTI", "IXIC", "SPX", "GOOG"]])
+    a = attribution(r, four.iloc[300:])
+    assert a.pnl[UNATTRIBUTED].abs().max() < 1e-9
+
+
+def test_both_engines_attribute_alike(four) -> None:
+    kw = {"commission": 0.001, "store": None}
+    e = attribution(wb.backtest(_book(), four, engine="event", **kw), four)
+    v = attribution(wb.backtest(_book(), four, engine="vectorized", **kw), four)
+    np.testing.assert_allclose(e.pnl.to_numpy(), v.pnl.to_numpy(), rtol=0, atol=1e-6)

@@ -133,7 +133,7 @@ def test_bad_cluster_arguments_are_named(client) -> None:
     with pytest.raises(wb.ParameterError, match="cluster must be a distributed.Client or a scheduler address"):
         resolve_runner(1, 42)
     with pytest.raises(wb.ParameterError, match="cannot reach the Dask scheduler"):
-        resolve_runner(1, "tcp://127.0.0.1:9")
+        _ = resolve_runner(1, "tcp://127.0.0.1:9").workers
     with pytest.raises(wb.ParameterError, match="needs objects other processes can rebuild"):
         wb.grid_search(lambda prices, n=1: prices["Close"] * 0, "GOOG", {"n": [1, 2]}, cluster=client)
 
@@ -161,3 +161,42 @@ def test_the_workers_profiler_is_paused_for_a_run_and_resumed_after(client) -> N
     assert set(wb.DaskRunner(client).map(_prepare_profiler_state, None, range(4))) == {False}
     assert all(client.run(lambda dask_worker: dask_worker.periodic_callbacks["profile"].is_running()).values())
     assert set(wb.DaskRunner(client, profile=True).map(_prepare_profiler_state, None, range(4))) == {True}
+
+
+def _clients(client) -> int:
+    return client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.clients))
+
+
+def test_a_call_refused_before_any_work_opens_no_client(client) -> None:
+    before = _clients(client)
+    for _ in range(3):
+        with pytest.raises(wb.ParameterError, match="sort_by must be one of"):
+            wb.grid_search("sma_crossover", "GOOG", {"fast": [5], "slow": [50]}, sort_by="nonsense",
+                           cluster=client.scheduler.address)  # fmt: skip
+    assert _clients(client) == before
+
+
+def _prepare_slow(shared):
+    import time
+
+    return lambda item: time.sleep(shared) or item
+
+
+def _prepared_runs() -> int:
+    from workbench.adapters import dask_cluster
+
+    return len(dask_cluster._PREPARED)
+
+
+def test_stopping_early_leaves_no_run_bound_on_a_worker(client) -> None:
+    """A cancel does not wait for a task already sent: a late one must not bind its run again."""
+    runner = wb.DaskRunner(client)
+    for _ in range(15):
+        g = runner.map(_prepare_slow, 0.002, range(1000))
+        for _ in range(3):
+            next(g)
+        g.close()
+    import time
+
+    time.sleep(0.5)
+    assert sum(client.run(_prepared_runs).values()) == 0

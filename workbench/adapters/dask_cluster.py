@@ -36,6 +36,7 @@ Workers must be able to import ``workbench`` (the same environment as the client
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import threading
 import uuid
@@ -48,7 +49,12 @@ from workbench.errors import ParameterError
 __all__ = ["DaskRunner"]
 
 _PREPARED: dict[str, Callable[[Any], Any]] = {}
+_DONE: set[str] = set()  # finished runs: a task of one that starts late must not bind it again
 _LOCK = threading.Lock()
+
+
+class RunFinished(RuntimeError):
+    """A task of a run that already ended (cancelled after the caller stopped reading)."""
 
 
 def _run_task(run: str, setup: tuple[Callable[[Any], Any], Any], item: Any) -> Any:
@@ -56,6 +62,8 @@ def _run_task(run: str, setup: tuple[Callable[[Any], Any], Any], item: Any) -> A
     fn = _PREPARED.get(run)
     if fn is None:
         with _LOCK:  # a worker with several threads binds once
+            if run in _DONE:
+                raise RunFinished(f"run {run} has ended")
             fn = _PREPARED.get(run)
             if fn is None:
                 prepare, shared = setup
@@ -118,8 +126,11 @@ def _usual_allocator() -> None:
 
 
 def _forget(run: str) -> None:
-    """On a worker: drop a finished run's bound function (and the prices it holds)."""
-    _PREPARED.pop(run, None)
+    """On a worker: drop a finished run's bound function (and the prices it holds), and
+    refuse its late tasks (a cancel does not wait for a task already sent)."""
+    with _LOCK:
+        _DONE.add(run)
+        _PREPARED.pop(run, None)
     gc.unfreeze()
     gc.collect()
 
@@ -132,51 +143,70 @@ class DaskRunner:
 
         self.profile, self.tune_allocator = profile, tune_allocator
         if isinstance(cluster, Client):
-            self.client, self._owned = cluster, False
+            self._client, self._address, self._owned = cluster, None, False
         elif isinstance(cluster, str) and cluster.strip():
-            try:
-                self.client = Client(cluster.strip(), timeout="10s")
-            except OSError as e:
-                raise ParameterError(f"cannot reach the Dask scheduler at cluster={cluster!r}: {e}") from None
-            self._owned = True
+            self._client, self._address, self._owned = None, cluster.strip(), True  # connected on first use
         else:
             raise ParameterError(f"cluster must be a distributed.Client or a scheduler address such as "
                                  f"'tcp://host:8786', got cluster={cluster!r}")  # fmt: skip
+
+    @property
+    def client(self) -> Any:
+        """The client; one made from an address connects here, on first use, so a call
+        refused before any work (a bad argument) never opens one."""
+        if self._client is None:
+            from distributed import Client
+
+            try:
+                self._client = Client(self._address, timeout="10s")
+            except OSError as e:
+                raise ParameterError(f"cannot reach the Dask scheduler at cluster={self._address!r}: {e}") from None
+        return self._client
 
     @property
     def workers(self) -> int:
         return max(1, len(self.client.scheduler_info(n_workers=-1)["workers"]))
 
     def map(self, prepare: Callable[[Any], Callable[[Any], Any]], shared: Any, items: Iterable[Any]) -> Iterator[Any]:
-        run = uuid.uuid4().hex
-        setup = self.client.scatter((prepare, shared), broadcast=True, hash=False)
+        client, run = self.client, uuid.uuid4().hex
         pending: deque = deque()
-        in_flight = 2 * self.workers
-        paused = {} if self.profile else self.client.run(_pause_profiler)
-        if self.tune_allocator:
-            self.client.run(_roomy_allocator)
+        paused: dict[str, bool] = {}
         try:
+            setup = client.scatter((prepare, shared), broadcast=True, hash=False)
+            in_flight = 2 * self.workers
+            paused = {} if self.profile else client.run(_pause_profiler)
+            if self.tune_allocator:
+                client.run(_roomy_allocator)
             for i, item in enumerate(items):
-                pending.append(self.client.submit(_run_task, run, setup, item, pure=False, key=f"workbench-{run}-{i}"))
+                pending.append(client.submit(_run_task, run, setup, item, pure=False, key=f"workbench-{run}-{i}"))
                 while len(pending) >= in_flight:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
         finally:
-            for f in pending:
-                f.cancel()
-            del setup
-            self.client.run(_forget, run)
-            if self.tune_allocator:
-                self.client.run(_usual_allocator)
-            resume = [w for w, was in paused.items() if was]
-            if resume:
-                self.client.run(_resume_profiler, workers=resume)
+            self._cleanup(client, run, pending, paused)
+
+    def _cleanup(self, client: Any, run: str, pending: deque, paused: dict[str, bool]) -> None:
+        """Every step tried on its own, so one failing cannot skip the others (nor hide the
+        error that ended the run)."""
+        for f in pending:
+            f.cancel()
+        steps: list[tuple[Callable[..., Any], dict[str, Any]]] = [(_forget, {"args": (run,)})]
+        if self.tune_allocator:
+            steps.append((_usual_allocator, {}))
+        resume = [w for w, was in paused.items() if was]
+        if resume:
+            steps.append((_resume_profiler, {"workers": resume}))
+        for fn, kw in steps:
+            with contextlib.suppress(Exception):
+                client.run(fn, *kw.get("args", ()), **({"workers": kw["workers"]} if "workers" in kw else {}))
 
     def close(self) -> None:
         """Close the client if this runner opened it (from an address)."""
-        if self._owned:
-            self.client.close()
+        if self._owned and self._client is not None:
+            self._client.close()
+            self._client = None
 
     def __repr__(self) -> str:
-        return f"DaskRunner({self.client.scheduler.address!r}, workers={self.workers})"
+        where = self._address if self._client is None else self._client.scheduler.address
+        return f"DaskRunner({where!r})"

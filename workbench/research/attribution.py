@@ -21,7 +21,8 @@ starting cash; **turnover** is one-way, annualised: ``½ Σ_t Σ_s |Δ(c_k·W_k,
 weights (drift not counted) times periods-per-year over bars; **component VaR** is the
 delta-normal 99 % one-bar VaR of the book's realised returns decomposed by sleeve (Euler,
 :func:`workbench.risk.var.delta_normal_var` on each sleeve's P&L over the previous
-equity): the components sum to the VaR of their total.
+equity, from the first allocation on: the flat warm-up is not a sample of the book's
+risk): the components sum to the VaR of their total.
 """
 
 from __future__ import annotations
@@ -81,21 +82,44 @@ def _lagged(a: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _fill_pnl(result: BacktestResult, symbols: list[str], close: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _column(symbol: str, symbols: list[str]) -> int:
+    """The panel column of a fill's or a position's symbol ("GOOG.SAMPLE" is GOOG's)."""
+    for name in (symbol, symbol.split(".")[0]):
+        if name in symbols:
+            return symbols.index(name)
+    raise ParameterError(f"attribution: {symbol!r} is not a symbol of the panel {symbols}")
+
+
+def _fill_pnl(result: BacktestResult, symbols: list[str], close: pd.DataFrame, mult: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(trading P&L before fees, fees), bars × symbols, from the fills."""
-    names = {inst.symbol if hasattr(inst, "symbol") else str(inst): j for j, inst in enumerate(result.spec.instruments)}
-    names.update({s: j for j, s in enumerate(symbols)})
-    mult = np.array([inst.multiplier for inst in result.spec.instruments])
     trade, fees = np.zeros(close.shape), np.zeros(close.shape)
     f = result.fills
     if len(f):
         rows = close.index.get_indexer(pd.DatetimeIndex(f["ts"]))
-        cols = np.array([names[str(s)] if str(s) in names else names[str(s).split(".")[0]] for s in f["symbol"]])
+        if (rows < 0).any():
+            raise ParameterError(f"attribution: a fill at {f['ts'].iloc[int(np.argmax(rows < 0))]} is not a bar of the prices")
+        cols = np.array([_column(str(s), symbols) for s in f["symbol"]])
         signed = np.where(f["side"].astype(str).str.upper().str.endswith("BUY"), 1.0, -1.0) * f["quantity"].to_numpy(float)
         c = close.to_numpy()[rows, cols]
         np.add.at(trade, (rows, cols), signed * (c - f["price"].to_numpy(float)) * mult[cols])
         np.add.at(fees, (rows, cols), f["fee"].to_numpy(float))
     return trade, fees
+
+
+def _same_data(result: BacktestResult, prices: pd.DataFrame) -> None:
+    """The panel must be the one the run used (same symbols in order, bars and SHA-256):
+    the plan is rebuilt from it, and another panel would be split by another plan."""
+    from workbench.api import data_id
+
+    symbols = [str(s) for s in dict.fromkeys(prices.columns.get_level_values(0))] \
+        if isinstance(prices.columns, pd.MultiIndex) else []  # fmt: skip
+    if not symbols:
+        raise ParameterError("attribution needs the (symbol, field) panel the book ran on")
+    ran, given = result.spec.data, data_id(prices, symbols)
+    if ran is not None and (ran.symbols, ran.bars, ran.sha256) != (given.symbols, given.bars, given.sha256):
+        raise ParameterError(f"attribution needs the panel the run used: it ran on {list(ran.symbols)}, "
+                             f"{ran.bars} bars {ran.start} .. {ran.end}; got {symbols}, {given.bars} bars "
+                             f"{given.start} .. {given.end}")  # fmt: skip
 
 
 def attribution(result: BacktestResult, prices: pd.DataFrame, *, confidence: float = 0.99) -> Attribution:
@@ -104,18 +128,24 @@ def attribution(result: BacktestResult, prices: pd.DataFrame, *, confidence: flo
     strategy = result.spec.strategy
     if not hasattr(strategy, "plan"):
         raise ParameterError(f"attribution needs a MultiStrategy or AssetAllocation backtest, got {strategy.name}")
+    _same_data(result, prices)
     plan = strategy.plan(prices)
-    close = panel_field(prices, "Close").loc[result.equity.index]
+    close = panel_field(prices, "Close")
     symbols = list(close.columns)
     names = list(plan.contributions)
-    parts = np.stack([plan.contributions[n].reindex(close.index)[symbols].to_numpy() for n in names])
+    parts = np.stack([plan.contributions[n][symbols].to_numpy() for n in names])
     lag = 0 if result.spec.fill_timing == FillTiming.SIGNAL_CLOSE else 1
-    mult = np.array([inst.multiplier for inst in result.spec.instruments])
-    q = result.positions.to_numpy(dtype="float64").reshape(len(close), -1)
+    order = [_column(inst.symbol, symbols) for inst in result.spec.instruments]
+    mult = np.ones(len(symbols))
+    mult[order] = [inst.multiplier for inst in result.spec.instruments]
+    pos = result.positions.to_frame() if isinstance(result.positions, pd.Series) else result.positions
+    q = np.zeros(close.shape)
+    for col in pos.columns:
+        q[:, _column(str(col), symbols)] = pos[col].to_numpy(dtype="float64")
     held = np.vstack([np.zeros((1, q.shape[1])), q[:-1]])
     c = close.to_numpy()
     hold_pnl = held * np.vstack([np.zeros((1, c.shape[1])), np.diff(c, axis=0)]) * mult
-    trade_pnl, fees = _fill_pnl(result, symbols, close)
+    trade_pnl, fees = _fill_pnl(result, symbols, close, mult)
     hold_share = _shares(_lagged(parts, lag + 1))  # the target q_{t-1} was traded towards
     change = parts - _lagged(parts, 1)
     move_share = _shares(_lagged(change, lag))  # the change of target the bar's fills carry out
@@ -144,7 +174,8 @@ def _summary(pnl: pd.DataFrame, fees: pd.DataFrame, change: np.ndarray, names: l
     ppy = result.spec.periods_per_year or periods_per_year(pnl.index)
     total = pnl.to_numpy().sum()
     prev = result.equity.shift(1).fillna(result.spec.cash)
-    rets = pnl.div(prev, axis=0)
+    invested = np.flatnonzero(capital.sum(axis=1).to_numpy() > 0)
+    rets = pnl.div(prev, axis=0).iloc[invested[0] if len(invested) else len(pnl):]  # not the flat warm-up
     live = [c for c in rets.columns if rets[c].std(ddof=1) > 0]
     comp = pd.Series(0.0, index=rets.columns)
     var_total = np.nan

@@ -15,10 +15,14 @@ engines run it unchanged and :func:`workbench.compare_engines` cross-checks them
   allocator (:func:`workbench.research.allocation.allocate`) turns the last ``lookback``
   bars of sleeve returns (up to and including that bar's close) into capital weights
   ``c_k`` (long-only, summing to 1). A sleeve with zero variance over the window (flat all
-  along) gets 0 from the risk-based allocators and the others share its capital; if all are
-  flat, capital is split equally. Maximum Sharpe on a window where no sleeve's mean return
-  beats the risk-free rate has no tangency portfolio: the book holds cash (all ``c_k = 0``)
-  until the next rebalance. No allocation before ``lookback`` bars: the book is flat.
+  along) gets 0 (or ``min_weight``) from the risk-based allocators and the others share its
+  capital within the bounds (what ``max_weight`` caps leave over stays in cash); if all are
+  flat, capital is split equally. Maximum Sharpe on a window where no moving sleeve's mean
+  return beats the risk-free rate has no tangency portfolio: the book holds cash until the
+  next rebalance. No allocation before ``lookback`` bars: the book is flat.
+  The risk estimates are of the sleeve's returns as they are, flat bars included: a sleeve
+  out of the market most of the window looks calm and the risk-based methods give it more
+  capital (inverse volatility gave a sleeve active on 27 of 126 bars 0.69 of the book).
 - **Book weights** ``B_t = Σ_k c_k · W_k,t`` (sleeves on the same symbol net out: one
   account, one position per symbol); gross ``Σ|B| ≤ Σ c_k·gross_k ≤ 1``. A row is emitted
   on every rebalance bar (back to target weights: this is the periodic rebalancing) and on
@@ -37,7 +41,8 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import ParameterError
-from workbench.strategy.base import PortfolioStrategy, Strategy, check_int, panel_field
+from workbench.strategy.base import PortfolioStrategy, Strategy, check_float, check_int, panel_field
+from workbench.strategy.targets import check_target, check_weights
 
 __all__ = ["Sleeve", "MultiStrategy", "AssetAllocation", "BookPlan", "rebalance_rows"]
 
@@ -71,15 +76,21 @@ class Sleeve:
 
     def weights(self, panel: pd.DataFrame) -> pd.DataFrame:
         """The sleeve's own target weights on its symbols, every bar (holds filled forward)."""
-        if self.strategy.kind == "signal":
-            (sym,) = self.symbols
-            bars = panel[sym].copy()
-            bars.attrs["symbol"] = sym
-            w = self.strategy.target(bars).to_frame(sym)
-        else:
-            sub = panel.loc[:, list(self.symbols)]
-            w = self.strategy.weights(sub)
-        return w.astype("float64").ffill().fillna(0.0)
+        try:
+            if self.strategy.kind == "signal":
+                (sym,) = self.symbols
+                bars = panel[sym].copy()
+                bars.attrs["symbol"] = sym
+                target = check_target(self.strategy.target(bars), bars.index)
+                w = pd.DataFrame({sym: target}, index=bars.index)
+            else:
+                sub = panel.loc[:, list(self.symbols)]
+                w = self.strategy.weights(sub)
+                w = pd.DataFrame(check_weights(w, sub.index, list(self.symbols)), index=sub.index,
+                                 columns=list(self.symbols))  # fmt: skip
+        except ParameterError as e:
+            raise ParameterError(f"sleeve {self.name!r}: {e}") from None
+        return w.ffill().fillna(0.0)
 
 
 def _check_sleeves(sleeves: Any) -> tuple[Sleeve, ...]:
@@ -102,20 +113,27 @@ def _check_schedule(rebalance: Any, lookback: Any, method: Any) -> None:
     check_int("lookback", lookback, 2)
     if isinstance(rebalance, str):
         try:
-            pd.tseries.frequencies.to_offset(rebalance)
+            offset = pd.tseries.frequencies.to_offset(rebalance)
         except ValueError:
-            raise ParameterError(f"rebalance must be a number of bars or a pandas offset alias such as 'MS', "
-                                 f"got rebalance={rebalance!r}") from None  # fmt: skip
+            offset = None
+        if offset is None or offset.n < 1:
+            raise ParameterError(f"rebalance must be a number of bars or a positive pandas offset alias such as "
+                                 f"'MS', 'QS' or 'W-MON', got rebalance={rebalance!r}")  # fmt: skip
     else:
         check_int("rebalance", rebalance, 1)
 
 
 def rebalance_rows(index: pd.DatetimeIndex, rebalance: int | str, start: int) -> np.ndarray:
     """Bar positions of the rebalances from bar ``start`` on: every ``rebalance`` bars, or
-    the first bar of each calendar period (known at that bar: no look at the next date)."""
+    the first bar of each calendar period (known at that bar: no look at the next date).
+    A weekly alias names the week's first day: ``"W-MON"`` rebalances on the first bar of
+    each week starting Monday (pandas alone would read it as weeks ending Monday)."""
     if isinstance(rebalance, str):
         pos = pd.Series(np.arange(len(index)), index=index)
-        firsts = pos.resample(rebalance).first().dropna().to_numpy(dtype="int64")
+        weekly = isinstance(pd.tseries.frequencies.to_offset(rebalance), pd.offsets.Week)
+        # pandas' "W-MON" is weeks *ending* on Monday; here it means weeks starting on it
+        bins = pos.resample(rebalance, closed="left", label="left") if weekly else pos.resample(rebalance)
+        firsts = bins.first().dropna().to_numpy(dtype="int64")
         return np.unique(np.r_[start, firsts[firsts > start]]) if start < len(index) else firsts[:0]
     return np.arange(start, len(index), int(rebalance))
 
@@ -133,18 +151,48 @@ class BookPlan:
 
 
 def _allocate_window(window: pd.DataFrame, method: str, options: dict[str, Any]) -> pd.Series:
-    """Capital weights for one window; flat sleeves get 0 from the risk-based methods."""
+    """Capital weights for one window (module notes): flat sleeves get ``min_weight`` (0 by
+    default) from the risk-based methods, the moving ones share the rest within the bounds;
+    what a ``max_weight`` cap leaves over stays in cash."""
     from workbench.research.allocation import allocate
 
-    moving = pd.Series(np.ptp(window.to_numpy(), axis=0) > 0, index=window.columns)
-    out = pd.Series(0.0, index=window.columns, name=method)
-    if method == "max_sharpe" and (window.mean() <= options.get("risk_free_rate", 0.0)).all():
-        return out  # no tangency portfolio exists: the capital stays in cash until the next rebalance
-    if not moving.any():  # every sleeve flat over the window: nothing to estimate, split equally
-        return out + 1.0 / len(out)
-    live = window.columns if method == "equal_weight" else window.columns[moving.to_numpy()]
-    out[live] = allocate(window[live], method, **options).to_numpy() if len(live) > 1 else 1.0
+    lo, hi = options.get("min_weight", 0.0), options.get("max_weight", 1.0)
+    moving = np.ptp(window.to_numpy(), axis=0) > 0
+    if not moving.any() or method == "equal_weight":  # nothing to estimate: split equally
+        return pd.Series(min(1.0 / window.shape[1], hi), index=window.columns, name=method)
+    live = window.columns[moving]
+    out = pd.Series(lo, index=window.columns, name=method)
+    rest = 1.0 - lo * (len(window.columns) - len(live))
+    if method == "max_sharpe" and (window[live].mean() <= options.get("risk_free_rate", 0.0)).all():
+        out[live] = 0.0  # no tangency portfolio exists: cash until the next rebalance
+        return out
+    if len(live) * hi <= rest + 1e-12:  # the cap binds on every moving sleeve
+        out[live] = hi
+    elif len(live) == 1:
+        out[live] = rest
+    else:
+        scaled = {**options, "min_weight": lo / rest, "max_weight": min(1.0, hi / rest)}
+        out[live] = rest * allocate(window[live], method, **scaled).to_numpy()
     return out
+
+
+def _check_options(options: Any, method: str, n: int | None) -> tuple[tuple[str, Any], ...]:
+    """The allocator options as sorted pairs, each value checked (a dict is accepted)."""
+    opts = dict(options.items() if isinstance(options, dict) else options)
+    unknown = sorted(set(opts) - {"risk_free_rate", "min_weight", "max_weight"})
+    if unknown:
+        raise ParameterError(f"options must be among risk_free_rate, min_weight, max_weight; got {unknown}")
+    check_float("risk_free_rate", opts.get("risk_free_rate", 0.0), -1.0, 1.0)
+    lo = check_float("min_weight", opts.get("min_weight", 0.0), 0.0, 1.0)
+    hi = check_float("max_weight", opts.get("max_weight", 1.0), 0.0, 1.0)
+    if lo > hi:
+        raise ParameterError(f"min_weight must be <= max_weight, got min_weight={lo}, max_weight={hi}")
+    if n is not None and n * lo > 1 + 1e-12:
+        raise ParameterError(f"min_weight * sleeves must be <= 1, got min_weight={lo} with {n} sleeves")
+    if method == "inverse_volatility" and (lo, hi) != (0.0, 1.0):
+        raise ParameterError("inverse_volatility is a closed form without bounds: drop min_weight/max_weight "
+                             "or use equal_risk_contribution")  # fmt: skip
+    return tuple(sorted(opts.items()))
 
 
 def plan_book(sleeves: tuple[Sleeve, ...], panel: pd.DataFrame, method: str, rebalance: int | str, lookback: int,
@@ -207,10 +255,7 @@ class MultiStrategy(PortfolioStrategy):
     def validate(self) -> None:
         object.__setattr__(self, "sleeves", _check_sleeves(self.sleeves))
         _check_schedule(self.rebalance, self.lookback, self.allocation)
-        opts = dict(self.options)
-        unknown = sorted(set(opts) - {"risk_free_rate", "min_weight", "max_weight"})
-        if unknown:
-            raise ParameterError(f"options must be among risk_free_rate, min_weight, max_weight; got {unknown}")
+        object.__setattr__(self, "options", _check_options(self.options, self.allocation, len(self.sleeves)))
 
     @property
     def warmup(self) -> int:
@@ -245,6 +290,7 @@ class AssetAllocation(PortfolioStrategy):
 
     def validate(self) -> None:
         _check_schedule(self.rebalance, self.lookback, self.allocation)
+        object.__setattr__(self, "options", _check_options(self.options, self.allocation, None))
 
     @property
     def warmup(self) -> int:
