@@ -149,6 +149,15 @@ class BookPlan:
     contributions: dict[str, pd.DataFrame] = field(default_factory=dict)  # c_k·W_k per sleeve, panel symbols
     weights: pd.DataFrame = field(default_factory=pd.DataFrame)  # the emitted book rows (NaN = hold)
 
+    def capital_figure(self, title: str | None = None) -> Any:
+        """The capital weight of each sleeve over time, stacked (plotly); the gap to 100 % is cash."""
+        import plotly.graph_objects as go
+
+        fig = go.Figure([go.Scatter(x=self.capital.index, y=self.capital[c], name=c, stackgroup="capital")
+                         for c in self.capital.columns])  # fmt: skip
+        fig.update_layout(title=title or "Capital by sleeve", yaxis_tickformat=".0%", hovermode="x unified")
+        return fig
+
 
 def _allocate_window(window: pd.DataFrame, method: str, options: dict[str, Any]) -> pd.Series:
     """Capital weights for one window (module notes): flat sleeves get ``min_weight`` (0 by
