@@ -221,3 +221,20 @@ def test_a_writer_killed_mid_save_loses_no_committed_run_and_leaves_no_partial_o
 def test_table_hashes_are_what_the_store_keeps(store: SQLiteStore) -> None:
     r = wb.backtest("sma_crossover", GOOG, store=store)
     assert table_hashes(r) == store.stored_hashes(r.run_id)
+
+
+def test_report_runs_are_kept_with_status_error_and_code_version(tmp_path) -> None:
+    from workbench.adapters.experiments import SQLiteStore, code_version
+
+    store = SQLiteStore(tmp_path / "r.sqlite")
+    store.save_report(run_id="a1", runbook="backtest", status="ok", started="2026-12-01 10:00", seconds=3.5,
+                      parameters={"symbol": "GOOG", "fast": 10}, folder="reports/backtest/x")  # fmt: skip
+    store.save_report(run_id="a2", runbook="backtest", status="timeout", started="2026-12-01 11:00", seconds=60.0,
+                      parameters={"symbol": "SPX"}, error="cell 4 timed out after 60 s")  # fmt: skip
+    df = store.report_runs("backtest")
+    assert list(df["run_id"]) == ["a1", "a2"]
+    assert df.loc[1, "status"] == "timeout" and df.loc[1, "error"].startswith("cell 4")
+    assert df.loc[0, "parameters"] == {"symbol": "GOOG", "fast": 10}
+    assert df.loc[0, "code_commit"] == code_version()[0]
+    assert store.report_runs("optimize").empty
+    assert store.integrity() == "ok"

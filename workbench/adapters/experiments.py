@@ -72,6 +72,11 @@ CREATE TABLE IF NOT EXISTS run_tables (
     run_id TEXT NOT NULL REFERENCES runs(run_id), name TEXT NOT NULL, hash TEXT NOT NULL REFERENCES blobs(hash),
     PRIMARY KEY (run_id, name)
 );
+CREATE TABLE IF NOT EXISTS report_runs (
+    run_id TEXT PRIMARY KEY, runbook TEXT NOT NULL, status TEXT NOT NULL, error TEXT, started REAL NOT NULL,
+    seconds REAL, parameters TEXT, folder TEXT, code_commit TEXT, code_dirty INTEGER, code_version TEXT
+);
+CREATE INDEX IF NOT EXISTS report_runs_started ON report_runs(runbook, started);
 """
 _SAFE_MODULES = ("workbench.", "numpy", "pandas", "datetime", "collections", "builtins", "copyreg", "enum",
                  "zoneinfo", "pytz", "dateutil", "_codecs", "decimal")  # fmt: skip
@@ -281,6 +286,29 @@ class SQLiteStore:
             for row in rows:
                 self._insert(db, row)
         return [r.run_id for r in results]
+
+    def save_report(self, *, run_id: str, runbook: str, status: str, started: Any, seconds: float | None,
+                    parameters: dict[str, Any], folder: str | None = None, error: str | None = None) -> str:  # fmt: skip
+        """Keep one run of a runbook (kind ``report``): its status (ok, failed, timeout),
+        error, parameters, folder and the code version; the backtests it ran are runs of
+        their own with this id as their parent."""
+        commit, dirty, pkg = code_version()
+        ts = pd.Timestamp(started)
+        ts = ts.tz_localize("UTC") if ts.tz is None else ts
+        row = (run_id, runbook, status, error, ts.timestamp(), seconds, _json(parameters, sort=False), folder, commit,
+               int(dirty), pkg)  # fmt: skip
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO report_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+        return run_id
+
+    def report_runs(self, runbook: str | None = None) -> pd.DataFrame:
+        """The runbook runs kept, newest last (``parameters`` decoded)."""
+        sql = "SELECT * FROM report_runs" + (" WHERE runbook = ?" if runbook else "") + " ORDER BY started"
+        df = pd.read_sql_query(sql, self._db(), params=(runbook,) if runbook else ())
+        df["started"] = pd.to_datetime(df["started"], unit="s", utc=True)
+        df["parameters"] = [json.loads(p) if p else {} for p in df["parameters"]]
+        df["code_dirty"] = df["code_dirty"].astype(bool)
+        return df
 
     def save_trials(self, specs: list[BacktestSpec], stats: list[dict[str, Any]], *, parent: str) -> list[str]:
         """A search's trials in one transaction: each spec with its stats row (no tables,
