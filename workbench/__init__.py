@@ -143,6 +143,7 @@ _LAZY_MODULES = {
     "risk_report": "workbench.risk_report",
     "runbook": "workbench.runbook",
     "tearsheet": "workbench.adapters.tearsheet",
+    "tearsheets": "workbench.tearsheets",
 }
 
 
