@@ -87,11 +87,14 @@ def test_cli_run_writes_notebook_and_offline_html(tmp_path, monkeypatch):
 
     monkeypatch.setenv("WORKBENCH_REPORTS_DIR", str(tmp_path))
 
-    out = tmp_path / "r.ipynb"
+    from workbench.report import list_reports
+
     path = NOTEBOOKS[[p.name for p in NOTEBOOKS].index("backtest.ipynb")]
     assert main(["run", str(path), "-r", "symbol", "GOOG", "-p", "fast", "5", "-p", "slow", "15",
-                 "-r", "start", "2010-01-01", "-o", str(out)]) == 0
-    html = out.with_suffix(".html").read_text()
+                 "-r", "start", "2010-01-01"]) == 0
+    (run,) = list_reports()  # one folder per run: reports/backtest/<UTC time>-<id>/
+    assert run.notebook == run.folder / "report.ipynb" and run.notebook.is_file()
+    html = run.html.read_text()
     assert "plotly-graph-div" in html
     assert 'src="http' not in html  # no external scripts: renders offline
-    assert not list(tmp_path.glob(".*"))  # no temporary files left behind
+    assert not [p for p in tmp_path.rglob(".*")]  # no temporary files left behind

@@ -40,7 +40,7 @@ def reports(tmp_path, monkeypatch):
      "class", "", "1fast"],
 )
 def test_a_parameter_name_that_is_code_is_refused_before_anything_runs(name, reports, tmp_path, capsys):
-    assert main(["run", str(RUNBOOK), "-p", name, "1"]) == 1
+    assert main(["run", str(RUNBOOK), "-p", name, "1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ParameterError:") and err.count("\n") == 1
     assert not (tmp_path / "pwned").exists() and not (RUNBOOK.parent / "pwned").exists()
@@ -50,7 +50,7 @@ def test_a_parameter_name_that_is_code_is_refused_before_anything_runs(name, rep
 
 
 def test_a_typo_names_the_closest_declared_parameter(reports, capsys):
-    assert main(["run", str(RUNBOOK), "-p", "fsat", "5"]) == 1
+    assert main(["run", str(RUNBOOK), "-p", "fsat", "5"]) == 2
     assert "unknown parameter 'fsat' (did you mean fast?)" in capsys.readouterr().err
 
 
@@ -114,8 +114,9 @@ def test_report_names_are_injective():
 
 @pytest.mark.parametrize("output", ["../outside.ipynb", "/tmp/outside.ipynb", "sub/../../x.ipynb", "x.html"])
 def test_an_explicit_output_must_be_a_notebook_inside_reports(output, reports, capsys):
-    assert main(["run", str(RUNBOOK), "-o", output]) == 1
-    assert "ReportPathError" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # the CLI has no -o any more: every run gets its own folder
+        main(["run", str(RUNBOOK), "-o", output])
+    assert exit_.value.code == 2 and not reports.exists()
     with pytest.raises(ReportPathError):
         run_notebook(RUNBOOK, Path(output), {}, progress=False)
 
@@ -123,15 +124,16 @@ def test_an_explicit_output_must_be_a_notebook_inside_reports(output, reports, c
 def test_a_hostile_symbol_fails_in_the_notebook_and_keeps_the_failed_copy_inside_reports(reports, tmp_path, capsys):
     assert main(["run", str(RUNBOOK), "-r", "symbol", "../../../escaped", "-r", "end", "2013-06-01"]) == 1
     err = capsys.readouterr().err.splitlines()[-1]  # above it: papermill's progress bar
-    assert err.startswith("error: NotebookRunError: ParameterError: symbol must be one of")
-    assert "in cell 3" in err and "partial run is kept in" in err
+    assert err.startswith("run failed: ParameterError: symbol must be one of")
+    assert "in cell 3" in err and "partial notebook is kept in" in err
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert written and all(p.is_relative_to(reports) for p in written)
-    assert [p.name.endswith(".failed.ipynb") for p in written] == [True]
+    (run,) = list_reports()
+    assert run.status == "failed" and run.notebook.is_file() and str(run.notebook) in err
 
 
 def test_a_missing_notebook_is_one_line_and_leaves_nothing(reports, capsys):
-    assert main(["run", "nope.ipynb", "-p", "fast", "5"]) == 1
+    assert main(["run", "nope.ipynb", "-p", "fast", "5"]) == 2
     assert capsys.readouterr().err == "error: ParameterError: notebook not found: nope.ipynb\n"
     assert not reports.exists()
 
@@ -165,17 +167,19 @@ def test_a_sigkilled_run_leaves_its_work_folder_which_the_next_run_removes(repor
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert all(p.exists() for p in work)  # SIGKILL: no chance to clean up
-    assert not reports.exists() or not list(reports.iterdir())  # work in progress never in reports/
+    assert [p for p in reports.rglob("*") if p.is_file()] == []  # work in progress never in reports/
     assert remove_stale_workdirs(scratch) == work and not any(p.exists() for p in work)
 
 
 def test_stale_temporaries_are_never_listed_and_are_removed(reports):
+    from workbench.report_index import write_index
+
     reports.mkdir()
-    orphan = reports / ".done.html.999999999.abcd.tmp"  # pid 999999999 does not exist
+    orphan = reports / ".index.html.999999999.abcd.tmp"  # pid 999999999 does not exist
     orphan.write_text("half")
-    (reports / "done.html").write_text("<html></html>")
-    assert [r.path.name for r in list_reports()] == ["done.html"]
-    assert not orphan.exists()
+    write_index()
+    assert list_reports() == [] and not orphan.exists()
+    assert ".tmp" not in (reports / "index.html").read_text()
 
 
 def test_a_reports_folder_swapped_for_a_symlink_mid_run_gets_nothing(reports, tmp_path):
@@ -228,13 +232,26 @@ def test_finished_reports_are_readable_by_the_group_and_others(tmp_path):
     assert stat.S_IMODE((tmp_path / "r.html").stat().st_mode) == 0o644
 
 
+def _recorded(reports: Path, run_id: str, status: str) -> Path:
+    """A run folder with the run.json run_report would write (no kernel needed)."""
+    import json
+
+    folder = reports / "book" / run_id
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps({
+        "runbook": "book", "run_id": run_id, "folder": f"book/{run_id}", "status": status,
+        "started": f"{run_id[:4]}-{run_id[4:6]}-{run_id[6:8]}T{run_id[9:11]}:{run_id[11:13]}:{run_id[13:15]}+00:00",
+        "seconds": 1.5, "parameters": {}, "notebook": "report.ipynb", "html": None, "error": None,
+        "code_commit": None}))  # fmt: skip
+    return folder
+
+
 def test_cli_reports_lists_finished_files(reports, capsys):
-    reports.mkdir()
-    (reports / "a.html").write_text("x")
-    (reports / ".a.html.999999999.abc.tmp").write_text("x")
+    _recorded(reports, "20240101T000000Z-0123abcd", "ok")
+    (reports / "book" / ".x.html.999999999.abc.tmp").write_text("x")
     assert main(["reports"]) == 0
     out = capsys.readouterr().out
-    assert "a.html" in out and ".tmp" not in out
+    assert "20240101T000000Z-0123abcd" in out and " ok " in out and ".tmp" not in out
 
 
 def test_braces_in_the_output_are_not_papermill_templates(reports, tmp_path):
@@ -267,7 +284,7 @@ def test_a_notebook_without_kernelspec_runs_on_python3(reports, tmp_path):
 @pytest.mark.parametrize(("name", "content"), [("t.txt", "hello"), ("bad.ipynb", "{not json"), ("empty.ipynb", "{}")])
 def test_a_file_that_is_not_a_notebook_is_one_line(name, content, reports, tmp_path, capsys):
     (tmp_path / name).write_text(content)
-    assert main(["run", str(tmp_path / name)]) == 1
+    assert main(["run", str(tmp_path / name)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ParameterError: ") and "is not a readable Jupyter notebook" in err
     assert err.count("\n") == 1
@@ -280,7 +297,7 @@ def test_values_that_cannot_be_written_or_converted_are_refused(params, message)
 
 
 def test_a_non_utf8_command_line_value_is_one_line(reports, capsys):
-    assert main(["run", str(RUNBOOK), "-r", "symbol", "\udcff"]) == 1  # how Python passes argv byte 0xff
+    assert main(["run", str(RUNBOOK), "-r", "symbol", "\udcff"]) == 2  # how Python passes argv byte 0xff
     assert capsys.readouterr().err.startswith("error: ParameterError: symbol must be valid Unicode")
 
 
@@ -330,10 +347,9 @@ def test_default_report_names_are_injective_over_parameters():
 
 
 def test_failed_runs_are_listed_as_failed(reports, capsys):
-    reports.mkdir()
-    (reports / "x.failed.ipynb").write_text("{}")
-    assert [r.failed for r in list_reports()] == [True]
-    assert main(["reports"]) == 0 and "FAILED  x.failed.ipynb" in capsys.readouterr().out
+    _recorded(reports, "20240101T000000Z-0123abcd", "failed")
+    assert [r.status for r in list_reports()] == ["failed"]
+    assert main(["reports"]) == 0 and " failed " in capsys.readouterr().out
 
 
 def test_dash_r_keeps_a_string_for_an_untyped_parameter(tmp_path):

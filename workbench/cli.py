@@ -1,8 +1,9 @@
 """``workbench`` command line: demo, run a runbook, serve the dashboard, list the sample.
 
     workbench demo                       run the backtest runbook on GOOG into reports/
-    workbench run NOTEBOOK -p fast 20 -r symbol SPX [-o OUT.ipynb]
-    workbench reports                    list the finished reports in reports/
+    workbench run NOTEBOOK -p fast 20 -r symbol SPX [--timeout SECONDS]
+    workbench reports                    list the runs in reports/ (newest first)
+    workbench schedule JOBS.yaml [--once]  run scheduled runbook jobs
     workbench dashboard [--port 8866] [--no-token] [--max-kernels 4]
     workbench symbols                    list the offline sample
     workbench data fetch SYMBOL... [--source yfinance] [--start D] [--end D] [--timeframe 1d]
@@ -11,7 +12,12 @@
     workbench data validate PATH|SYMBOL  check a CSV/Parquet file or a cached series
 
 Exit status: 0 success, 1 an error (one line: its type and message, which names the rule
-and the offending value; ``--debug`` shows the traceback), 2 bad usage.
+and the offending value; ``--debug`` shows the traceback) or a failed run, 2 bad usage
+(for ``run``: an unknown parameter, a bad value or a missing notebook, in one line).
+
+Each ``run`` writes one new folder ``reports/<runbook>/<UTC time>-<id>/`` (``report.html``,
+``report.ipynb``, ``run.json``) and regenerates ``reports/index.html``; there is no ``-o``:
+every run has its own folder, so no run can overwrite another's files.
 
 ``-p NAME VALUE`` and ``-r NAME VALUE`` set a parameter the notebook declares in its
 ``parameters`` cell; VALUE is parsed by the declared type (``-p fast 20`` is an int,
@@ -22,9 +28,9 @@ type is refused before anything runs.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
-import time
 from pathlib import Path
 
 from workbench.config import notebooks_dir, reports_dir
@@ -41,15 +47,30 @@ def _params(args: argparse.Namespace) -> tuple[dict[str, object], frozenset[str]
     return out, frozenset(out) - raw, raw
 
 
-def _run(notebook: Path, params: dict[str, object], output: Path | None,
-         text: frozenset[str] = frozenset(), raw: frozenset[str] = frozenset()) -> int:  # fmt: skip
-    from workbench.report import run_notebook
+def _run(notebook: str | Path, params: dict[str, object], text: frozenset[str] = frozenset(),
+         raw: frozenset[str] = frozenset(), timeout: float | None = None, debug: bool = False) -> int:  # fmt: skip
+    """One report run: exit 2 (one line) for bad usage, 1 for a failed run, 0 with its paths."""
+    from workbench.errors import ParameterError, ReportPathError, first_line
+    from workbench.report import run_report
+    from workbench.report_index import INDEX_FILE
 
-    t0 = time.perf_counter()
-    nb, html = run_notebook(notebook, output, params, text_parameters=text, raw_parameters=raw)
-    print(f"executed notebook: {nb}")
-    print(f"HTML report:       {html}")
-    print(f"({time.perf_counter() - t0:.1f} s)")
+    try:
+        run = run_report(notebook, params, timeout=timeout, text_parameters=text, raw_parameters=raw,
+                         progress=sys.stderr.isatty())  # fmt: skip
+    except ReportPathError:
+        raise  # the reports folder moved under the run: an error (1), not bad usage
+    except ParameterError as exc:
+        if debug:
+            raise
+        print(f"error: {type(exc).__name__}: {first_line(exc, repr(exc))}", file=sys.stderr)
+        return 2
+    if not run.ok:
+        kept = run.notebook or run.folder
+        print(f"run {run.status}: {run.error}; the partial notebook is kept in {kept}", file=sys.stderr)
+        return 1
+    print(f"report:  {run.html}")
+    print(f"folder:  {run.folder}  ({run.seconds:.1f} s)")
+    print(f"index:   {run.folder.parents[1] / INDEX_FILE}")
     return 0
 
 
@@ -71,15 +92,55 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _reports() -> int:
-    from workbench.report import list_reports
+    """Every run folder, newest first (an unfinished one, killed or still going, too)."""
+    import pandas as pd
 
-    found = list_reports()
-    if not found:
+    from workbench.report import folder_started, scan_runs
+
+    rows = sorted(((run.started if run else folder_started(folder), folder, run) for folder, run in scan_runs()),
+                  key=lambda r: (pd.Timestamp.min.tz_localize("UTC") if pd.isna(r[0]) else r[0], r[1].name),
+                  reverse=True)  # fmt: skip
+    if not rows:
         print(f"no reports in {reports_dir()}")
-    for r in found:
-        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.modified))
-        print(f"{stamp}  {r.size / 1e6:7.2f} MB  {'FAILED  ' if r.failed else ''}{r.path.name}")
+    for started, folder, run in rows:
+        stamp = "?" if pd.isna(started) else f"{started:%Y-%m-%d %H:%M:%S}Z"
+        status, seconds = (run.status, f"{run.seconds:7.1f} s") if run else ("unfinished", " " * 9)
+        print(f"{folder.parent.name:16s} {status:10s} {stamp}  {seconds}  {folder}")
     return 0
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
+    return value
+
+
+def _schedule_module() -> object:
+    """``workbench.schedule``, or a string saying why it cannot be loaded (it is optional:
+    the CLI keeps working without it)."""
+    try:
+        from workbench import schedule
+    except ModuleNotFoundError as exc:
+        return "" if exc.name == "workbench.schedule" else f" ({type(exc).__name__}: {exc})"
+    except ImportError as exc:
+        return f" ({type(exc).__name__}: {exc})"
+    return schedule
+
+
+def _schedule_parser(sub: argparse._SubParsersAction) -> None:
+    """``schedule``: arguments from ``workbench.schedule`` when it is there, else a stub that
+    accepts the documented ones and says it is not available."""
+    parser = sub.add_parser("schedule", help="run the runbook jobs of a YAML file on their cron schedule")
+    schedule = _schedule_module()
+    if not isinstance(schedule, str):
+        schedule.add_arguments(parser)
+        return
+    parser.add_argument("jobs", nargs="?", help="the jobs file (YAML)")
+    parser.add_argument("--once", action="store_true", help="run the due jobs once and exit")
 
 
 def _port(text: str) -> int:
@@ -104,19 +165,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="run the backtest runbook on the sample into reports/")
-    demo.add_argument("-o", "--output", type=Path, default=None, help="executed notebook (.ipynb) inside reports/")
+    sub.add_parser("demo", help="run the backtest runbook on GOOG into reports/ and update the index")
 
-    run = sub.add_parser("run", help="execute a parameterised notebook with papermill")
-    run.add_argument("notebook", type=Path)
+    run = sub.add_parser("run", help="execute a parameterised notebook into a new report folder")
+    run.add_argument("notebook", help="a notebook path, or a runbook name in notebooks/ (backtest)")
     run.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
                      help="set a declared parameter; VALUE is parsed by its declared type")
     run.add_argument("-r", "--raw", nargs=2, action="append", metavar=("NAME", "VALUE"),
                      help="like -p, but an untyped parameter gets VALUE as a string")
-    run.add_argument("-o", "--output", type=Path, default=None,
-                     help="executed notebook (.ipynb) inside reports/; the .html goes beside it")  # fmt: skip
+    run.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                     help="stop the run (recorded as 'timeout') when its cells take longer than this")  # fmt: skip
 
-    sub.add_parser("reports", help="list finished reports (newest first)")
+    sub.add_parser("reports", help="list the runs in reports/ (newest first)")
+    _schedule_parser(sub)
     dash = sub.add_parser("dashboard", help="serve the Voila dashboard on 127.0.0.1 with a token")
     dash.add_argument("--port", type=_port, default=8866)
     dash.add_argument("--notebook", type=Path, default=notebooks_dir() / "dashboard.ipynb")
@@ -132,13 +193,18 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "data":
         return _data(args)
     if args.command == "demo":
-        output = args.output or reports_dir() / "backtest_GOOG.ipynb"
-        return _run(notebooks_dir() / "backtest.ipynb", {"symbol": "GOOG", "fast": 10, "slow": 30}, output)
+        return _run("backtest", {"symbol": "GOOG", "fast": 10, "slow": 30}, debug=args.debug)
     if args.command == "run":
         params, text, raw = _params(args)
-        return _run(args.notebook, params, args.output, text, raw)
+        return _run(args.notebook, params, text, raw, timeout=args.timeout, debug=args.debug)
     if args.command == "reports":
         return _reports()
+    if args.command == "schedule":
+        schedule = _schedule_module()
+        if isinstance(schedule, str):
+            print(f"schedule: not available{schedule}", file=sys.stderr)
+            return 2
+        return schedule.command(args)
     if args.command == "dashboard":
         return _serve(args)
     if args.command == "symbols":
