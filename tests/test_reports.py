@@ -239,3 +239,20 @@ def test_the_backtest_runbook_report_hides_code_and_is_offline(tmp_path):
     assert "plotly" in page  # ...their outputs kept
     written = {p for p in root.rglob("*") if p.is_file()}
     assert written - set(run.folder.iterdir()) == {root / "index.html", root / "backtest" / "latest.json"}
+
+
+def test_a_report_run_is_kept_in_the_store_with_its_backtests_as_children(tmp_path, monkeypatch) -> None:
+    """Every report run is recorded (kind report); the backtests its kernel ran name it as parent."""
+    import workbench as wb
+    from workbench.report import run_report
+
+    store_path = tmp_path / "store.sqlite"
+    monkeypatch.setenv("WORKBENCH_STORE", str(store_path))  # the kernel inherits it
+    run = run_report("backtest", {"symbol": "SPX", "fast": 5, "slow": 20, "start": "2008-01-01", "end": "2008-12-31",
+                                  "check_engines": False, "tearsheet": False}, root=tmp_path / "reports")  # fmt: skip
+    assert run.ok, run.error
+    store = wb.SQLiteStore(store_path)
+    reports = store.report_runs("backtest")
+    assert list(reports["run_id"]) == [run.run_id] and reports.loc[0, "status"] == "ok"
+    children = store.frame(parent=run.run_id)
+    assert len(children) >= 1 and set(children["strategy"]) == {"SMACrossover"}

@@ -196,6 +196,7 @@ RUN_FILE, LATEST_FILE, NOTEBOOK_FILE, HTML_FILE = "run.json", "latest.json", "re
 STATUSES = ("ok", "failed", "timeout")
 FILE_MODE, DIR_MODE = 0o644, 0o755  # readable by a report server and colleagues, whatever the umask
 RUN_DIR_ENV = "WORKBENCH_RUN_DIR"  # set for the kernel of a run_report run: where companions go
+REPORT_RUN_ENV = "WORKBENCH_REPORT_RUN"  # the run's id, the parent of the backtests its kernel stores
 _RUN_ID = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)-[0-9a-f]{8}$")
 _RESERVED = frozenset({RUN_FILE, NOTEBOOK_FILE, HTML_FILE})
 
@@ -290,7 +291,7 @@ def run_report(
     started, t0 = pd.Timestamp.now(tz="UTC"), time.monotonic()
     parent = folder.resolve()
     with private_workdir() as work:
-        status, error = _execute(nb, params, work, path, timeout, progress)
+        status, error = _execute(nb, params, work, path, timeout, progress, folder.name)
         notebook, html = None, None
         if (work / NOTEBOOK_FILE).is_file() and (work / NOTEBOOK_FILE).stat().st_size:
             notebook = _publish_file(work / NOTEBOOK_FILE, folder / NOTEBOOK_FILE, parent)
@@ -310,6 +311,7 @@ def run_report(
                     seconds=round(time.monotonic() - t0, 3), parameters=params, notebook=notebook, html=html,
                     error=error, code_commit=_code_commit())  # fmt: skip
     _write_json(folder / RUN_FILE, run.to_json(), parent)  # last: its presence means "finished"
+    _record(run)
     if run.ok:
         latest = {"run_id": run.run_id, "folder": run.run_id, "html": f"{run.run_id}/{HTML_FILE}",
                   "started": run.started.isoformat()}  # fmt: skip
@@ -318,6 +320,23 @@ def run_report(
 
     write_index(root)
     return run
+
+
+def _record(run: ReportRun) -> None:
+    """Keep the run in the experiment store too (kind ``report``); a store that cannot be
+    written is a warning, not a lost report (the folder and run.json are already there)."""
+    import warnings
+
+    from workbench.api import default_store
+
+    try:
+        store = default_store()
+        if store is not None and hasattr(store, "save_report"):
+            store.save_report(run_id=run.run_id, runbook=run.runbook, status=run.status, started=run.started,
+                              seconds=run.seconds, parameters=run.parameters, folder=str(run.folder),
+                              error=run.error)  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - reported, never fatal after the run is on disk
+        warnings.warn(f"the report run {run.run_id} is not in the experiment store: {first_line(exc)}", stacklevel=2)
 
 
 def _new_run_folder(root: Path, stem: str) -> Path:
@@ -340,7 +359,7 @@ def _new_run_folder(root: Path, stem: str) -> Path:
 
 
 def _execute(nb: Any, params: dict[str, Any], work: Path, path: Path, timeout: float | None,
-             progress: bool) -> tuple[str, str | None]:  # fmt: skip
+             progress: bool, run_id: str = "") -> tuple[str, str | None]:  # fmt: skip
     """Run the notebook into ``work``; (status, one-line error). papermill marks the cells of
     a timed-out run "completed", so the outcome is read from the exception type instead."""
     import papermill as pm
@@ -352,7 +371,8 @@ def _execute(nb: Any, params: dict[str, Any], work: Path, path: Path, timeout: f
         with open(work / "kernel.log", "ab") as log:
             pm.execute_notebook(nb, _literal_path(work / NOTEBOOK_FILE), parameters=params, progress_bar=progress,
                                 cwd=str(path.resolve().parent), kernel_name="python3",
-                                kernel_manager_class=_kernel_manager({RUN_DIR_ENV: str(work / "files")}, log),
+                                kernel_manager_class=_kernel_manager({RUN_DIR_ENV: str(work / "files"),
+                                                                      REPORT_RUN_ENV: run_id}, log),
                                 timeout_func=None if deadline is None else
                                 (lambda cell: max(deadline - time.monotonic(), 0.001)))  # fmt: skip
     except pm.PapermillExecutionError as exc:

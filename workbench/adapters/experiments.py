@@ -57,6 +57,7 @@ __all__ = ["SQLiteStore", "StoreError", "code_version", "TABLES", "KINDS"]
 
 TABLES = ("equity", "returns", "positions", "orders", "fills", "trades", "risk_events")
 KINDS = ("backtest", "trial", "fold", "report", "failed")
+REPORT_RUN_ENV = "WORKBENCH_REPORT_RUN"  # set by workbench.report for a runbook's kernel
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, spec_id TEXT NOT NULL, kind TEXT NOT NULL, parent TEXT,
@@ -273,6 +274,8 @@ class SQLiteStore:
              seconds: float | None = None, tables: bool = True) -> str:  # fmt: skip
         """Keep ``result`` (all of it, or only its stats with ``tables=False``, as a sweep's
         trials are kept); saving the same run id again replaces it."""
+        if parent is None:  # a backtest run by a runbook's kernel belongs to that report run
+            parent = os.environ.get(REPORT_RUN_ENV) or None
         row = self._row(result, kind, parent, seconds, tables)
         with self._write() as db:
             self._insert(db, row)
