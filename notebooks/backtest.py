@@ -28,7 +28,7 @@ start: str = ""  # first date like 2006-01-01, empty for the start of the sample
 end: str = ""  # last date, empty for the end of the sample
 allow_short: bool = False  # short when fast is below slow instead of going flat
 check_engines: bool = True  # rerun on the vectorized engine (vectorbt) and compare fills and equity
-tearsheet: bool = True  # write the quantstats HTML tearsheet to reports/tearsheet_SYMBOL.html
+tearsheet: bool = True  # also write the tearsheet as one offline HTML file beside the report
 
 
 # %%
@@ -81,17 +81,26 @@ if params.check_engines:
 # %% [markdown]
 # ## Tearsheet
 #
-# Monthly returns (compounded within each calendar month, UTC) and quantstats' HTML tearsheet, benchmarked against buy-and-hold of the same symbol from the local data (no download).
+# Drawn in plotly against buy-and-hold of the same symbol from the local data (no download):
+# growth of 1, drawdowns, monthly returns (compounded per calendar month, UTC; blank outside
+# the data), yearly returns under their own years, rolling Sharpe and volatility, the return
+# distribution with its VaR, and the trades. The same panels go to one offline HTML file.
 
 # %%
-wb.plots.monthly_heatmap_figure(result).show()
+benchmark = prices["Close"].rename(f"{params.symbol} buy & hold")
+figures = wb.tearsheets.tearsheet_figures(result, benchmark=benchmark)
+for name in ("equity", "drawdown", "monthly", "yearly"):
+    figures[name].show()
+tables = wb.tearsheets.tearsheet_tables(result, benchmark=benchmark, prices=prices)
+display(tables["stats"])  # noqa: F821 - IPython's display
+display(tables["open_position"])  # noqa: F821
 
 # %%
 if params.tearsheet:
-    benchmark = prices["Close"].rename(f"{params.symbol} buy & hold")
     target = wb.report.report_path("tearsheet", params.symbol, suffix=".html")
-    path = wb.tearsheet.quantstats_html(result, target, benchmark=benchmark)
-    print(f"quantstats tearsheet: {path.name}")
+    path = wb.tearsheets.tearsheet_html(result, target, benchmark=benchmark, prices=prices,
+                                        title=f"{params.strategy} on {params.symbol}")
+    print(f"tearsheet: {path.name}")
 
 # %% [markdown]
 # ## Closed trades (P&L net of fees)

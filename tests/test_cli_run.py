@@ -124,7 +124,7 @@ def test_reports_lists_runs_newest_first_with_unfinished(reports, capsys):
     assert lines[0].endswith(str(reports / "book" / "20240103T000000Z-00000003"))
 
 
-def test_demo_runs_the_backtest_runbook_through_run_report(reports, monkeypatch, capsys):
+def test_demo_runs_every_job_of_the_demo_schedule_through_run_report(reports, monkeypatch, capsys):
     from workbench import report
 
     calls = []
@@ -139,7 +139,9 @@ def test_demo_runs_the_backtest_runbook_through_run_report(reports, monkeypatch,
 
     monkeypatch.setattr(report, "run_report", fake)
     assert main(["demo"]) == 0
-    assert calls == [("backtest", {"symbol": "GOOG", "fast": 10, "slow": 30})]
+    names = [Path(runbook).stem for runbook, _ in calls]
+    assert names == ["backtest", "backtest", "optimize", "risk_report", "portfolio_review"]
+    assert [p.get("symbol") for _, p in calls[:2]] == ["GOOG", "SPX"], "the universe: one run per member"
     out = capsys.readouterr().out
     assert "20240101T000000Z-00000001/report.html" in out and str(reports / "index.html") in out
 

@@ -165,7 +165,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("demo", help="run the backtest runbook on GOOG into reports/ and update the index")
+    demo = sub.add_parser("demo", help="run every runbook once with small parameters (a schedule, run now) into "
+                                       "reports/ and update reports/index.html")  # fmt: skip
+    demo.add_argument("--jobs", type=Path, default=notebooks_dir() / "demo.yaml",
+                      help="the jobs file to run once, now (default: notebooks/demo.yaml)")
 
     run = sub.add_parser("run", help="execute a parameterised notebook into a new report folder")
     run.add_argument("notebook", help="a notebook path, or a runbook name in notebooks/ (backtest)")
@@ -189,11 +192,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _demo(jobs_file: Path) -> int:
+    """Every job of ``jobs_file`` once, now (each member of a universe), through run_report:
+    one line per run, then the index; exit 1 if any run failed."""
+    from workbench.report import run_report
+    from workbench.schedule import load_jobs
+
+    failed = 0
+    for job in load_jobs(jobs_file):
+        for member in job.members:
+            run = run_report(job.runbook, job.parameters_for(member), timeout=job.timeout)
+            failed += not run.ok
+            where = run.html or run.folder
+            print(f"{run.status:8s} {run.seconds:6.1f} s  {job.name}{f' [{member}]' if member else ''}  {where}"
+                  + (f"  ({run.error})" if run.error else ""))  # fmt: skip
+    print(f"index: {reports_dir() / 'index.html'}")
+    return 1 if failed else 0
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "data":
         return _data(args)
     if args.command == "demo":
-        return _run("backtest", {"symbol": "GOOG", "fast": 10, "slow": 30}, debug=args.debug)
+        return _demo(args.jobs)
     if args.command == "run":
         params, text, raw = _params(args)
         return _run(args.notebook, params, text, raw, timeout=args.timeout, debug=args.debug)
