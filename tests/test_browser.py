@@ -116,6 +116,7 @@ def test_report_html_renders_plotly_with_the_network_blocked(browser, tmp_path, 
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(html.as_uri())
     page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
-    assert page.locator(".js-plotly-plot").count() == 4  # candlesticks, equity, trades, monthly heatmap
+    # candlesticks, equity, trades; the tearsheet's growth of 1, drawdown, monthly heatmap, yearly bars
+    assert page.locator(".js-plotly-plot").count() == 7
     assert external == [] and errors == []
     page.close()
