@@ -520,9 +520,6 @@ def test_command_list_prints_next_run_in_default_state(tmp_path: Path, capsys: p
 def test_report_runner_runs_a_tiny_notebook_per_member(tmp_path: Path) -> None:
     """The default runner end to end: papermill runs a two-cell notebook once per member;
     one member makes it raise, so that run is recorded failed with the notebook's error."""
-    report = pytest.importorskip("workbench.report")
-    if not hasattr(report, "run_report"):
-        pytest.skip("workbench.report.run_report is not there yet")
     import nbformat
 
     nb = nbformat.v4.new_notebook(cells=[

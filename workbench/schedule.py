@@ -49,6 +49,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from workbench._sqlite import ProcessConnection, immediate
 from workbench.config import reports_dir
 from workbench.errors import ParameterError, first_line
 
@@ -390,8 +391,7 @@ class Scheduler:
         self._run = run if run is not None else report_runner
         self._clock = clock if clock is not None else (lambda: datetime.now(UTC))
         self._sleep = sleep if sleep is not None else time.sleep
-        self._conn: sqlite3.Connection | None = None
-        self._pid = -1
+        self._connection = ProcessConnection(self.state_path, SCHEMA, BUSY_TIMEOUT_S)
         try:
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
             self._db()
@@ -405,31 +405,16 @@ class Scheduler:
     # -- state ------------------------------------------------------------------------------
     def _db(self) -> sqlite3.Connection:
         """This process's connection (SQLite connections must not cross a fork)."""
-        if self._conn is None or self._pid != os.getpid():
-            conn = sqlite3.connect(self.state_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-            conn.executescript(SCHEMA)
-            self._conn, self._pid = conn, os.getpid()
-        return self._conn
+        return self._connection.get()
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One IMMEDIATE transaction: writers queue on the busy timeout, never fail an upgrade."""
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self._db()) as db:
             yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
 
     def close(self) -> None:
-        if self._conn is not None and self._pid == os.getpid():
-            self._conn.close()
-        self._conn = None
+        self._connection.close()
 
     def history(self, job: str | None = None) -> list[Attempt]:
         """Every recorded attempt (of one job), oldest first."""

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench._sqlite import ProcessConnection, immediate
 from workbench.errors import ParameterError
 from workbench.risk.monitor import RiskLog
 from workbench.strategy.result import BacktestResult
@@ -228,8 +229,7 @@ class SQLiteStore:
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 60.0) -> None:
         self.path = Path(path).expanduser()
         self.timeout = timeout
-        self._conn: sqlite3.Connection | None = None
-        self._pid = -1
+        self._connection = ProcessConnection(self.path, SCHEMA, self.timeout, threads=True)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db()  # creates the file and its tables, or fails here with the path named
@@ -242,32 +242,17 @@ class SQLiteStore:
     # -- connection -------------------------------------------------------------------------
     def _db(self) -> sqlite3.Connection:
         """This process's connection (a forked child opens its own)."""
-        if self._conn is None or self._pid != os.getpid():
-            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit survives a process kill, not a power cut mid-checkpoint
-            conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
-            conn.executescript(SCHEMA)
-            self._conn, self._pid = conn, os.getpid()
-        return self._conn
+        return self._connection.get()
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One IMMEDIATE transaction: the write lock up front, so concurrent writers queue
         on the busy timeout instead of failing on a lock upgrade."""
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self._db()) as db:
             yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
 
     def close(self) -> None:
-        if self._conn is not None and self._pid == os.getpid():
-            self._conn.close()
-        self._conn = None
+        self._connection.close()
 
     # -- the port ---------------------------------------------------------------------------
     def save(self, result: BacktestResult, *, kind: str = "backtest", parent: str | None = None,
