@@ -75,8 +75,8 @@ opt.is_oos_figure().show()
 # ## The winner
 
 # %%
-print(opt.best)
 wb.plots.equity_figure(opt.best).show()
+wb.tearsheets.tearsheet_tables(opt.best, prices=prices)["stats"]  # formatted, with each stat's convention
 
 # %% [markdown]
 # ## Walk-forward: re-optimised on each train window, traded on the next test window

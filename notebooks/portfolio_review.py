@@ -56,8 +56,7 @@ plan.allocations.tail(6).round(3)
 
 # %%
 result = wb.backtest(book, panel, cash=params.cash, commission=params.commission)
-print(result)
-result.stats.to_frame("value")
+wb.tearsheets.tearsheet_tables(result, prices=panel)["stats"]  # formatted, with each stat's convention
 
 # %%
 wb.plots.equity_figure(result).show()
