@@ -78,6 +78,8 @@ class FakeRunner:
         status = self.statuses[min(len(self.calls) - 1, len(self.statuses) - 1)]
         if status == "raise":
             raise RuntimeError("boom\nsecond line of the traceback")
+        if status == "refuse":
+            raise ParameterError("fast must be an integer, got fast='x'")
         return RunOutcome(status=status, error=None if status == "ok" else f"{status} on call {len(self.calls)}",
                           folder=Path(f"/r/{job.name}/{len(self.calls)}"), run_id=f"run-{len(self.calls)}")  # fmt: skip
 
@@ -185,6 +187,16 @@ def test_exhausted_retries_settle_the_slot(tmp_path: Path) -> None:
     assert [a.status for a in s.run_once()] == [AttemptStatus.FAILED] * 3
     assert sleep.calls == [30.0, 30.0]
     assert s.due() == [] and s.run_once() == [] and len(runner.calls) == 3
+
+
+def test_refused_parameters_are_recorded_once_and_never_retried(tmp_path: Path) -> None:
+    job = Job(name="typo", runbook="backtest", cron="0 6 * * *", retries=3, retry_delay=30)
+    runner = FakeRunner("refuse")
+    s, _, sleep = scheduler(tmp_path, [job], runner)
+    (attempt,) = s.run_once()
+    assert attempt.status is AttemptStatus.REFUSED and attempt.failed
+    assert attempt.error == "ParameterError: fast must be an integer, got fast='x'"
+    assert sleep.calls == [] and len(runner.calls) == 1 and s.due() == []
 
 
 def test_timeout_is_recorded_as_timeout(tmp_path: Path) -> None:

@@ -28,7 +28,9 @@ Conventions
   to hold that job's lock marks it ``interrupted`` and the slot is due again (an interrupted
   attempt does not count against the retries).
 - **Retries**: ``retries`` extra attempts after a failure or a timeout (a timeout counts as a
-  failure), ``retry_delay`` seconds apart; jobs run one after another in one process.
+  failure), ``retry_delay`` seconds apart; jobs run one after another in one process. A run
+  whose parameters the runbook refuses (a ParameterError) is recorded ``refused`` once and
+  never retried: another attempt cannot change the answer.
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ class AttemptStatus(enum.StrEnum):
     OK = "ok"
     FAILED = "failed"
     TIMEOUT = "timeout"
+    REFUSED = "refused"  # the runbook refused the parameters: another attempt cannot help
     SKIPPED = "skipped"  # the job's lock was held by another process
     INTERRUPTED = "interrupted"  # its scheduler died mid-run
 
@@ -339,7 +342,7 @@ class Attempt:
     @property
     def failed(self) -> bool:
         """A run that ended badly (failed or timed out); skipped and interrupted are not runs' failures."""
-        return self.status in (AttemptStatus.FAILED, AttemptStatus.TIMEOUT)
+        return self.status in (AttemptStatus.FAILED, AttemptStatus.TIMEOUT, AttemptStatus.REFUSED)
 
     @property
     def seconds(self) -> float | None:
@@ -430,7 +433,8 @@ class Scheduler:
 
     def _settled(self, job: Job, slot: datetime, member: str | None) -> bool:
         statuses = self._rows(job.name, slot, member)
-        return "ok" in statuses or sum(s in _FAILURES for s in statuses) > job.retries
+        return ("ok" in statuses or AttemptStatus.REFUSED.value in statuses
+                or sum(s in _FAILURES for s in statuses) > job.retries)
 
     def _pending(self, job: Job, slot: datetime) -> list[str | None]:
         return [m for m in job.members if not self._settled(job, slot, m)]
@@ -539,7 +543,7 @@ class Scheduler:
                 self._sleep(job.retry_delay)
             attempt = self._attempt(job, slot, member)
             attempts.append(attempt)
-            if attempt.ok:
+            if attempt.ok or attempt.status is AttemptStatus.REFUSED:
                 break
             failures += 1
         return attempts
@@ -557,6 +561,8 @@ class Scheduler:
             status, error, folder, run_id = _outcome(self._run(job, job.parameters_for(member)))
         except TimeoutError as e:
             status, error, folder, run_id = AttemptStatus.TIMEOUT, first_line(f"TimeoutError: {e}"), None, None
+        except ParameterError as e:  # bad parameters: recorded once, never retried
+            status, error, folder, run_id = AttemptStatus.REFUSED, first_line(f"ParameterError: {e}"), None, None
         except Exception as e:  # a crashing runner fails this run, never the scheduler
             status, error, folder, run_id = AttemptStatus.FAILED, first_line(f"{type(e).__name__}: {e}"), None, None
         except BaseException:  # Ctrl-C: this run did not finish, the slot stays due
