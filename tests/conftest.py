@@ -25,6 +25,21 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ.pop("WORKBENCH_OFFLINE", None)
 
 
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Debian Chromium for the session's browser tests (see tests/_dashboards.py)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests._dashboards import ARGS, CHROMIUM
+
+    if CHROMIUM is None:
+        pytest.skip("Debian chromium not installed (apt-get install chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
 # Real sample data for the strategy and engine tests (module scope: each module reads its own).
 @pytest.fixture(scope="module")
 def goog() -> pd.DataFrame:

@@ -36,16 +36,6 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
 def voila_url():
     """The dashboard served as `workbench dashboard` serves it: loopback, a fresh token."""
     from workbench.adapters.voila_server import new_token, voila_command
@@ -74,8 +64,8 @@ def _equity_tail(page):
                          "return [d.y.length, d.y[d.y.length - 1]]; }")
 
 
-def test_dashboard_chart_changes_when_the_dropdown_changes(browser, voila_url):
-    page = browser.new_page()
+def test_dashboard_chart_changes_when_the_dropdown_changes(chromium, voila_url):
+    page = chromium.new_page()
     page.goto(voila_url, timeout=120_000)
     page.wait_for_selector(".js-plotly-plot .main-svg", timeout=120_000)
     before = _equity_tail(page)
@@ -95,14 +85,14 @@ def test_dashboard_chart_changes_when_the_dropdown_changes(browser, voila_url):
     page.close()
 
 
-def test_report_html_renders_plotly_with_the_network_blocked(browser, tmp_path, monkeypatch):
+def test_report_html_renders_plotly_with_the_network_blocked(chromium, tmp_path, monkeypatch):
     from workbench.report import run_notebook
 
     monkeypatch.setenv("WORKBENCH_REPORTS_DIR", str(tmp_path))
 
     nb, html = run_notebook(ROOT / "notebooks" / "backtest.ipynb", tmp_path / "r.ipynb",
                             {"symbol": "GOOG", "fast": 5, "slow": 15}, progress=False)
-    page = browser.new_page()
+    page = chromium.new_page()
     external = []
 
     def block(route):

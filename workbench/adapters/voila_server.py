@@ -12,7 +12,13 @@ enough), could start kernels; without a cap a reload loop exhausts memory. So:
   puts in ``QUERY_STRING`` and ``VOILA_REQUEST_URL``) so notebook code cannot read it;
 - :class:`CappedKernelManager` refuses a kernel beyond ``max_kernels`` with HTTP 503,
   counting kernels still starting (a burst of requests cannot overshoot), and culls
-  kernels idle for ``cull_idle_timeout`` seconds, freeing their slots.
+  kernels idle for ``cull_idle_timeout`` seconds, freeing their slots; a pre-heated kernel
+  waiting in Voila's pool is never culled (it has no connection, so Jupyter would cull it,
+  and the next visitor would be handed a dead kernel).
+
+``preheat=True`` keeps one kernel per dashboard that has already run the notebook, so a
+visit gets a rendered page instead of waiting for a kernel start, imports and the first
+computation. The waiting kernel holds one of the ``max_kernels`` slots.
 """
 
 from __future__ import annotations
@@ -58,6 +64,20 @@ class CappedKernelManager(AsyncMappingKernelManager):
             return await super().start_kernel(kernel_id=kernel_id, path=path, **kwargs)
         finally:
             self._starting -= 1
+
+    async def cull_kernel_if_idle(self, kernel_id: str) -> None:
+        if kernel_id in self.pooled_kernel_ids():
+            return None
+        return await super().cull_kernel_if_idle(kernel_id)
+
+    def pooled_kernel_ids(self) -> set[str]:
+        """Kernels pre-heated and waiting in Voila's pool (no visitor has them yet)."""
+        ids = set()
+        for items in getattr(self, "_pools", {}).values():  # set by Voila's pre-heat wrapper of this class
+            for item in items:
+                if item.done() and not item.cancelled() and item.exception() is None:
+                    ids.add(item.result()["kernel_id"])
+        return ids
 
 
 URL_ENVS = ("QUERY_STRING", "VOILA_REQUEST_URL")  # Voila copies the request (and its ?token=) here
@@ -109,6 +129,7 @@ def voila_command(
     token: str | None,
     max_kernels: int = DEFAULT_MAX_KERNELS,
     idle_timeout_s: int = DEFAULT_IDLE_TIMEOUT_S,
+    preheat: bool = False,
 ) -> VoilaLaunch:
     """The Voila invocation for ``notebook``; ``token=None`` serves without authentication."""
     manager = f"{CappedKernelManager.__module__}.{CappedKernelManager.__name__}"
@@ -120,6 +141,8 @@ def voila_command(
         f"--CappedKernelManager.cull_idle_timeout={idle_timeout_s}",
         "--CappedKernelManager.cull_interval=60",
     ]  # fmt: skip
+    if preheat:
+        argv += ["--preheat_kernel=True", "--VoilaConfiguration.default_pool_size=1"]
     base = f"http://127.0.0.1:{port}/"
     if token is None:
         return VoilaLaunch(argv, {}, base)

@@ -1,0 +1,25 @@
+"""Voila dashboards: portfolio review, risk review, the strategy lab, and the guarded widgets they use.
+
+Each dashboard is a class that builds its widgets and plotly figures in the kernel, so a
+notebook only says ``PortfolioReview().show()`` and a test can drive it without a browser
+(:mod:`workbench.dashboards.widgets` explains why every input widget is guarded).
+Figures are drawn as static plotly outputs inside ``Output`` widgets and re-drawn on a
+change: a ``FigureWidget`` ships plotly.js (4.8 MB) through the kernel socket for each
+figure, which alone cost more than a second of first paint.
+"""
+
+from workbench.dashboards.widgets import (
+    GuardedCheckbox,
+    GuardedDropdown,
+    GuardedFloatText,
+    GuardedIntText,
+    GuardedSelectMultiple,
+    GuardedText,
+    GuardedToggleButtons,
+    Status,
+    guarded,
+    show_figure,
+)
+
+__all__ = ["GuardedCheckbox", "GuardedDropdown", "GuardedFloatText", "GuardedIntText", "GuardedSelectMultiple",
+           "GuardedText", "GuardedToggleButtons", "Status", "guarded", "show_figure"]  # fmt: skip
