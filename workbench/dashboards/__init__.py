@@ -23,3 +23,13 @@ from workbench.dashboards.widgets import (
 
 __all__ = ["GuardedCheckbox", "GuardedDropdown", "GuardedFloatText", "GuardedIntText", "GuardedSelectMultiple",
            "GuardedText", "GuardedToggleButtons", "Status", "guarded", "show_figure"]  # fmt: skip
+
+DASHBOARDS = ("portfolio", "risk", "lab")  # the modules, one dashboard each, imported on first use
+
+
+def __getattr__(name: str):  # noqa: ANN202 - module attribute hook
+    if name in DASHBOARDS:
+        import importlib
+
+        return importlib.import_module(f"workbench.dashboards.{name}")
+    raise AttributeError(f"module 'workbench.dashboards' has no attribute {name!r}")
