@@ -14,45 +14,52 @@
 # ---
 
 # %% [markdown]
-# # SMA crossover backtest runbook
+# # Backtest runbook
 #
-# Parameterised with papermill (`workbench run` or `make demo`). Conventions: bars are labelled by period start (UTC); signals are computed at a bar's close and market orders fill at the **next bar's open**; position size is all available equity in whole units; commission is charged on every fill; statistics use 252 periods per year for exchange daily bars and a 0 % risk-free rate (see `result.conventions`).
+# Any built-in strategy (`wb.STRATEGIES`) by name and parameters, on one symbol or a panel, against a benchmark, with the engine cross-check. Parameterised with papermill (`workbench run backtest -r strategy pairs -r symbol SPX+IXIC -r params "window: 60"` or `make demo`). Conventions: bars are labelled by period start (UTC); signals are computed at a bar's close and market orders fill at the **next bar's open**; position size is all available equity in whole units (a panel strategy's target weights of equity); commission is charged on every fill; statistics use 252 periods per year for exchange daily bars and a 0 % risk-free rate (see `result.conventions`).
 
 # %% tags=["parameters"]
-symbol: str = "GOOG"  # one of wb.sample_symbols()
-fast: int = 10  # fast SMA window in bars, at least 2
-slow: int = 30  # slow SMA window in bars, more than fast
+strategy: str = "sma_crossover"  # one of wb.STRATEGIES
+params: str = "fast: 10, slow: 30"  # the strategy's parameters as name: value pairs, comma-separated; empty for its defaults
+symbol: str = "GOOG"  # one of wb.sample_symbols(), or SYM1+SYM2 for a panel strategy (pairs, xs_momentum)
+benchmark: str = ""  # a sample symbol whose buy & hold the tearsheet compares against; empty: the first symbol; none: no benchmark
 cash: float = 10_000.0  # starting cash, in the instrument's currency
 commission: float = 0.001  # fraction of notional per fill: 0.001 is 10 bps
 start: str = ""  # first date like 2006-01-01, empty for the start of the sample
 end: str = ""  # last date, empty for the end of the sample
-allow_short: bool = False  # short when fast is below slow instead of going flat
 check_engines: bool = True  # rerun on the vectorized engine (vectorbt) and compare fills and equity
 tearsheet: bool = True  # also write the tearsheet as one offline HTML file beside the report
 
 
 # %%
+import plotly.graph_objects as go
 import plotly.io as pio
 import workbench as wb
 
 pio.renderers.default = "plotly_mimetype+notebook"  # JupyterLab + offline, self-contained HTML
-params = wb.runbook.BacktestParams(symbol=symbol, fast=fast, slow=slow, cash=cash, commission=commission,
-                                   start=start, end=end, allow_short=allow_short,
-                                   check_engines=check_engines, tearsheet=tearsheet)
-spec = params.spec  # one BacktestSpec (strategy, costs, sizing, timing): every cell below runs it
+run = wb.runbook.BacktestParams(strategy=strategy, params=params, symbol=symbol, benchmark=benchmark, cash=cash,
+                                commission=commission, start=start, end=end, check_engines=check_engines,
+                                tearsheet=tearsheet)  # validated: a typo or a bad value stops here, naming it
+spec = run.spec  # one BacktestSpec (strategy, costs, sizing, timing): every cell below runs it
 spec
 
 # %% [markdown]
 # ## Data
 
 # %%
-prices = wb.load_prices(params.symbol, start=params.start, end=params.end)
-print(f"{params.symbol}: {len(prices)} bars {prices.index[0]:%Y-%m-%d} .. {prices.index[-1]:%Y-%m-%d} "
-      f"(source: {prices.attrs['source']}, adjusted: {prices.attrs['adjusted']})")
+prices = wb.load_prices(run.data, start=run.start, end=run.end)
+print(f"{run.symbol}: {len(prices)} bars {prices.index[0]:%Y-%m-%d} .. {prices.index[-1]:%Y-%m-%d} "
+      f"(source: {prices.attrs.get('source', 'sample')}, adjusted: {prices.attrs.get('adjusted', '-')})")
 prices.tail()
 
 # %%
-wb.plots.candlestick_figure(prices).show()
+if len(run.symbols) == 1:
+    wb.plots.candlestick_figure(prices).show()
+else:  # a panel: each close as growth of 1 from the first bar
+    closes = prices.xs("Close", axis=1, level=1)
+    go.Figure([go.Scatter(x=closes.index, y=(closes[s] / closes[s].dropna().iloc[0]).to_numpy(), name=s)
+               for s in run.symbols],
+              layout={"title": "closes, growth of 1 from the first bar", "height": 380}).show()
 
 # %% [markdown]
 # ## Backtest
@@ -65,7 +72,8 @@ result.stats.to_frame("value")
 wb.plots.equity_figure(result).show()
 
 # %%
-wb.plots.trades_figure(prices, result).show()
+for traded in run.symbols:
+    wb.plots.trades_figure(prices, result, symbol=traded if len(run.symbols) > 1 else None).show()
 
 # %% [markdown]
 # ## Engine cross-check
@@ -73,7 +81,7 @@ wb.plots.trades_figure(prices, result).show()
 # The same spec on the vectorized engine (vectorbt): fills, trades and equity must agree (1e-9 relative without costs, 1e-6 with).
 
 # %%
-if params.check_engines:
+if run.check_engines:
     comparison = wb.compare_engines(spec, prices)
     print(comparison.report())
     comparison.raise_if_different()
@@ -81,13 +89,17 @@ if params.check_engines:
 # %% [markdown]
 # ## Tearsheet
 #
-# Drawn in plotly against buy-and-hold of the same symbol from the local data (no download):
+# Drawn in plotly against buy-and-hold of the benchmark from the local data (no download):
 # growth of 1, drawdowns, monthly returns (compounded per calendar month, UTC; blank outside
 # the data), yearly returns under their own years, rolling Sharpe and volatility, the return
 # distribution with its VaR, and the trades. The same panels go to one offline HTML file.
 
 # %%
-benchmark = prices["Close"].rename(f"{params.symbol} buy & hold")
+if run.benchmark == "none":
+    benchmark = None
+else:
+    benchmark = wb.load_prices(run.benchmark, start=run.start, end=run.end)["Close"]
+    benchmark = benchmark.rename(f"{run.benchmark} buy & hold")
 figures = wb.tearsheets.tearsheet_figures(result, benchmark=benchmark)
 for name in ("equity", "drawdown", "monthly", "yearly"):
     figures[name].show()
@@ -96,10 +108,10 @@ display(tables["stats"])  # noqa: F821 - IPython's display
 display(tables["open_position"])  # noqa: F821
 
 # %%
-if params.tearsheet:
-    target = wb.report.report_path("tearsheet", params.symbol, suffix=".html")
+if run.tearsheet:
+    target = wb.report.report_path("tearsheet", run.symbol, suffix=".html")
     path = wb.tearsheets.tearsheet_html(result, target, benchmark=benchmark, prices=prices,
-                                        title=f"{params.strategy} on {params.symbol}")
+                                        title=f"{spec.strategy} on {run.symbol}")
     print(f"tearsheet: {path.name}")
 
 # %% [markdown]

@@ -91,7 +91,7 @@ def test_report_html_renders_plotly_with_the_network_blocked(chromium, tmp_path,
     monkeypatch.setenv("WORKBENCH_REPORTS_DIR", str(tmp_path))
 
     nb, html = run_notebook(ROOT / "notebooks" / "backtest.ipynb", tmp_path / "r.ipynb",
-                            {"symbol": "GOOG", "fast": 5, "slow": 15}, progress=False)
+                            {"symbol": "GOOG", "params": "fast: 5, slow: 15"}, progress=False)
     page = chromium.new_page()
     external = []
 

@@ -12,7 +12,7 @@ import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 SMALL = {
-    "backtest.ipynb": {"symbol": "SPX", "fast": 5, "slow": 20, "start": "2008-01-01", "end": "2009-12-31"},
+    "backtest.ipynb": {"symbol": "SPX", "params": "fast: 5, slow: 20", "start": "2008-01-01", "end": "2009-12-31"},
 }
 
 pytestmark = pytest.mark.notebooks
@@ -60,15 +60,17 @@ def test_runbook_parameters_cell_is_tagged_and_typed():
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
     params = pm.inspect_notebook(str(NOTEBOOKS[[p.name for p in NOTEBOOKS].index("backtest.ipynb")]))
-    assert set(params) == {"symbol", "fast", "slow", "cash", "commission", "start", "end", "allow_short",
+    assert set(params) == {"strategy", "params", "symbol", "benchmark", "cash", "commission", "start", "end",
                            "check_engines", "tearsheet"}
-    assert params["fast"]["inferred_type_name"] == "int"
+    assert params["cash"]["inferred_type_name"] == "float" and params["check_engines"]["inferred_type_name"] == "bool"
 
 
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"fast": 50, "slow": 20}, "fast must be < slow, got fast=50, slow=20"),
+        ({"params": "fast: 50, slow: 20"}, "fast must be < slow, got fast=50, slow=20"),
+        ({"strategy": "nope"}, "unknown strategy 'nope'; known: arbitrage"),
+        ({"benchmark": "XYZ"}, "benchmark must be one of"),
         ({"symbol": "0050"}, "symbol must be one of"),
         ({"commission": 0.5}, "commission is a fraction of notional"),
         ({"start": "not a date"}, "start must be a date"),
@@ -90,7 +92,7 @@ def test_cli_run_writes_notebook_and_offline_html(tmp_path, monkeypatch):
     from workbench.report import list_reports
 
     path = NOTEBOOKS[[p.name for p in NOTEBOOKS].index("backtest.ipynb")]
-    assert main(["run", str(path), "-r", "symbol", "GOOG", "-p", "fast", "5", "-p", "slow", "15",
+    assert main(["run", str(path), "-r", "symbol", "GOOG", "-r", "params", "fast: 5, slow: 15",
                  "-r", "start", "2010-01-01"]) == 0
     (run,) = list_reports()  # one folder per run: reports/backtest/<UTC time>-<id>/
     assert run.notebook == run.folder / "report.ipynb" and run.notebook.is_file()
@@ -98,3 +100,20 @@ def test_cli_run_writes_notebook_and_offline_html(tmp_path, monkeypatch):
     assert "plotly-graph-div" in html
     assert 'src="http' not in html  # no external scripts: renders offline
     assert not [p for p in tmp_path.rglob(".*")]  # no temporary files left behind
+
+
+def test_the_backtest_runbook_runs_a_panel_strategy_against_another_benchmark(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_REPORTS_DIR", str(tmp_path / "reports"))
+    path = NOTEBOOKS[[p.name for p in NOTEBOOKS].index("backtest.ipynb")]
+    out = tmp_path / "pairs.ipynb"
+    pm.execute_notebook(str(path), str(out), parameters={"strategy": "pairs", "params": "window: 60, entry_z: 1.5",
+                        "symbol": "SPX+IXIC", "benchmark": "GOOG", "start": "2010-01-01", "end": "2013-12-31",
+                        "tearsheet": False}, progress_bar=False, cwd=str(path.parent), kernel_name="python3")  # fmt: skip
+    nb = nbformat.read(out, as_version=4)
+    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.output_type == "stream")
+    assert "SPX+IXIC:" in text and "AGREE" in text
+    figures = [o["data"]["application/vnd.plotly.v1+json"]["layout"].get("title", {}).get("text", "")
+               for c in nb.cells for o in c.get("outputs", []) if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert "fills on price (SPX)" in figures and "fills on price (IXIC)" in figures
+    bench = [o for c in nb.cells for o in c.get("outputs", []) if "GOOG buy &amp; hold" in str(o) or "GOOG buy & hold" in str(o)]
+    assert bench  # the tearsheet compares against the chosen benchmark, not the traded symbols

@@ -227,7 +227,7 @@ def test_an_empty_reports_folder_gets_an_index(tmp_path):
 @pytest.mark.notebooks
 def test_the_backtest_runbook_report_hides_code_and_is_offline(tmp_path):
     root = tmp_path / "reports"
-    params = {"symbol": "GOOG", "fast": 5, "slow": 20, "start": "2012-01-01", "end": "2013-06-30",
+    params = {"symbol": "GOOG", "params": "fast: 5, slow: 20", "start": "2012-01-01", "end": "2013-06-30",
               "check_engines": False}  # fmt: skip
     run = run_report("backtest", params, root=root)
     assert run.status == "ok", run.error
@@ -248,7 +248,7 @@ def test_a_report_run_is_kept_in_the_store_with_its_backtests_as_children(tmp_pa
 
     store_path = tmp_path / "store.sqlite"
     monkeypatch.setenv("WORKBENCH_STORE", str(store_path))  # the kernel inherits it
-    run = run_report("backtest", {"symbol": "SPX", "fast": 5, "slow": 20, "start": "2008-01-01", "end": "2008-12-31",
+    run = run_report("backtest", {"symbol": "SPX", "params": "fast: 5, slow: 20", "start": "2008-01-01", "end": "2008-12-31",
                                   "check_engines": False, "tearsheet": False}, root=tmp_path / "reports")  # fmt: skip
     assert run.ok, run.error
     store = wb.SQLiteStore(store_path)

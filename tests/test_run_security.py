@@ -23,7 +23,7 @@ from workbench.notebook_params import check_parameters, declared_parameters
 from workbench.report import default_output, list_reports, report_path, run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNBOOK = ROOT / "notebooks" / "backtest.ipynb"
+RUNBOOK = ROOT / "notebooks" / "optimize.ipynb"  # its parameters have every declared type: str, int, float, bool
 
 
 @pytest.fixture()
@@ -36,7 +36,7 @@ def reports(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     "name",
-    ["__import__('os').system('touch pwned')#", "fast\nimport os; os.system('touch pwned')", "fast=1;x",
+    ["__import__('os').system('touch pwned')#", "train\nimport os; os.system('touch pwned')", "train=1;x",
      "class", "", "1fast"],
 )
 def test_a_parameter_name_that_is_code_is_refused_before_anything_runs(name, reports, tmp_path, capsys):
@@ -50,20 +50,20 @@ def test_a_parameter_name_that_is_code_is_refused_before_anything_runs(name, rep
 
 
 def test_a_typo_names_the_closest_declared_parameter(reports, capsys):
-    assert main(["run", str(RUNBOOK), "-p", "fsat", "5"]) == 2
-    assert "unknown parameter 'fsat' (did you mean fast?)" in capsys.readouterr().err
+    assert main(["run", str(RUNBOOK), "-p", "trian", "5"]) == 2
+    assert "unknown parameter 'trian' (did you mean train?)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"fast": "__import__('os').system('x')"}, "fast must be an integer"),
-        ({"fast": True}, "fast must be an integer"),
-        ({"fast": 5.5}, "fast must be an integer"),
-        ({"fast": [5]}, "fast must be an integer"),
+        ({"train": "__import__('os').system('x')"}, "train must be an integer"),
+        ({"train": True}, "train must be an integer"),
+        ({"train": 5.5}, "train must be an integer"),
+        ({"train": [5]}, "train must be an integer"),
         ({"symbol": 5}, "symbol must be a string"),
-        ({"cash": float("nan")}, "cash must be finite"),
-        ({"allow_short": "yes please"}, "allow_short must be True or False"),
+        ({"commission": float("nan")}, "commission must be finite"),
+        ({"walk_forward": "yes please"}, "walk_forward must be True or False"),
     ],
 )
 def test_values_must_be_literals_of_the_declared_type(params, message):
@@ -72,11 +72,11 @@ def test_values_must_be_literals_of_the_declared_type(params, message):
 
 
 def test_command_line_text_is_parsed_by_the_declared_type():
-    text = {"symbol": "0050", "fast": "20", "cash": "5000", "allow_short": "true", "start": "2010-01-01"}
+    text = {"symbol": "0050", "train": "20", "commission": "5000", "walk_forward": "true", "start": "2010-01-01"}
     assert check_parameters(RUNBOOK, text, from_text=frozenset(text)) == {
-        "symbol": "0050", "fast": 20, "cash": 5000.0, "allow_short": True, "start": "2010-01-01"}  # fmt: skip
-    with pytest.raises(ParameterError, match="fast must be an integer, got fast='abc'"):
-        check_parameters(RUNBOOK, {"fast": "abc"}, from_text=frozenset({"fast"}))
+        "symbol": "0050", "train": 20, "commission": 5000.0, "walk_forward": True, "start": "2010-01-01"}  # fmt: skip
+    with pytest.raises(ParameterError, match="train must be an integer, got train='abc'"):
+        check_parameters(RUNBOOK, {"train": "abc"}, from_text=frozenset({"train"}))
 
 
 def test_the_injected_cell_is_parsed_back_and_must_be_plain_assignments(monkeypatch):
@@ -93,8 +93,8 @@ def test_the_injected_cell_is_parsed_back_and_must_be_plain_assignments(monkeypa
 
 def test_declared_parameters_come_from_the_tagged_cell():
     declared = declared_parameters(RUNBOOK)
-    assert declared["fast"].type_name == "int" and declared["fast"].default == 10
-    assert declared["symbol"].default == "GOOG" and declared["cash"].type_name == "float"
+    assert declared["train"].type_name == "int" and declared["train"].default == 750
+    assert declared["symbol"].default == "GOOG" and declared["commission"].type_name == "float"
     with pytest.raises(ParameterError, match="notebook not found"):
         declared_parameters(ROOT / "notebooks" / "nope.ipynb")
 
@@ -133,7 +133,7 @@ def test_a_hostile_symbol_fails_in_the_notebook_and_keeps_the_failed_copy_inside
 
 
 def test_a_missing_notebook_is_one_line_and_leaves_nothing(reports, capsys):
-    assert main(["run", "nope.ipynb", "-p", "fast", "5"]) == 2
+    assert main(["run", "nope.ipynb", "-p", "train", "5"]) == 2
     assert capsys.readouterr().err == "error: ParameterError: notebook not found: nope.ipynb\n"
     assert not reports.exists()
 
@@ -159,7 +159,7 @@ def test_a_sigkilled_run_leaves_its_work_folder_which_the_next_run_removes(repor
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     env = {**os.environ, "WORKBENCH_REPORTS_DIR": str(reports), "TMPDIR": str(scratch)}
-    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "run", str(RUNBOOK), "-p", "fast", "5"],
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "run", str(RUNBOOK), "-p", "train", "5"],
                             env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         work = _wait_for(lambda: [p for p in scratch.glob("workbench-run-*") if any(p.iterdir())])
@@ -290,7 +290,7 @@ def test_a_file_that_is_not_a_notebook_is_one_line(name, content, reports, tmp_p
     assert err.count("\n") == 1
 
 
-@pytest.mark.parametrize(("params", "message"), [({"symbol": "\ud800"}, "valid Unicode"), ({"cash": 10**400}, "too large")])
+@pytest.mark.parametrize(("params", "message"), [({"symbol": "\ud800"}, "valid Unicode"), ({"commission": 10**400}, "too large")])
 def test_values_that_cannot_be_written_or_converted_are_refused(params, message):
     with pytest.raises(ParameterError, match=message):
         check_parameters(RUNBOOK, params)
@@ -335,14 +335,14 @@ def test_an_unexpected_error_is_still_one_line(monkeypatch, capsys):
 
 
 def test_negative_numbers_pass_the_injection_check():
-    assert check_parameters(RUNBOOK, {"cash": -0.5, "fast": -2}) == {"cash": -0.5, "fast": -2}
-    assert check_parameters(RUNBOOK, {"fast": "-3"}, from_text=frozenset({"fast"})) == {"fast": -3}
+    assert check_parameters(RUNBOOK, {"commission": -0.5, "train": -2}) == {"commission": -0.5, "train": -2}
+    assert check_parameters(RUNBOOK, {"train": "-3"}, from_text=frozenset({"train"})) == {"train": -3}
 
 
 def test_default_report_names_are_injective_over_parameters():
     a = default_output(RUNBOOK, {"symbol": "1_fast-2"})
-    b = default_output(RUNBOOK, {"symbol": "1", "fast": 2})
-    c = default_output(RUNBOOK, {"symbol": "1", "fast": "2"})
+    b = default_output(RUNBOOK, {"symbol": "1", "train": 2})
+    c = default_output(RUNBOOK, {"symbol": "1", "train": "2"})
     assert len({a, b, c}) == 3
 
 
@@ -360,7 +360,7 @@ def test_dash_r_keeps_a_string_for_an_untyped_parameter(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[cell])
     assert check_parameters(nb, {"n": "50"}, raw_text=frozenset({"n"})) == {"n": "50"}
     assert check_parameters(nb, {"n": "50"}, from_text=frozenset({"n"})) == {"n": 50}
-    assert check_parameters(RUNBOOK, {"fast": "7"}, raw_text=frozenset({"fast"})) == {"fast": 7}
+    assert check_parameters(RUNBOOK, {"train": "7"}, raw_text=frozenset({"train"})) == {"train": 7}
 
 
 def test_a_sigkilled_cache_writers_temporary_is_removed_by_the_next_write(tmp_path):

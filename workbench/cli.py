@@ -4,7 +4,7 @@
     workbench run NOTEBOOK -p fast 20 -r symbol SPX [--timeout SECONDS]
     workbench reports                    list the runs in reports/ (newest first)
     workbench schedule JOBS.yaml [--once]  run scheduled runbook jobs
-    workbench dashboard [--port 8866] [--no-token] [--max-kernels 4]
+    workbench dashboard [portfolio|risk|lab] [--port 8866] [--no-token] [--max-kernels 4] [--no-preheat]
     workbench symbols                    list the offline sample
     workbench data fetch SYMBOL... [--source yfinance] [--start D] [--end D] [--timeframe 1d]
     workbench data list                  what the local price cache holds
@@ -36,6 +36,9 @@ from pathlib import Path
 from workbench.config import notebooks_dir, reports_dir
 
 __all__ = ["main"]
+
+#: ``workbench dashboard NAME`` → the notebook it serves (in notebooks/)
+DASHBOARDS = {"portfolio": "dashboard_portfolio.ipynb", "risk": "dashboard_risk.ipynb", "lab": "dashboard_lab.ipynb"}
 
 
 def _params(args: argparse.Namespace) -> tuple[dict[str, object], frozenset[str], frozenset[str]]:
@@ -79,13 +82,15 @@ def _serve(args: argparse.Namespace) -> int:
     from workbench.adapters.voila_server import SECRET_ENVS, check_token, new_token, voila_command
     from workbench.notebook_params import load_notebook
 
-    load_notebook(args.notebook)  # a missing file or a non-notebook is refused here, not by Voila
+    notebook = args.notebook or notebooks_dir() / DASHBOARDS[args.name]
+    load_notebook(notebook)  # a missing file or a non-notebook is refused here, not by Voila
     chosen = os.environ.get("WORKBENCH_DASHBOARD_TOKEN")
     token = None if args.no_token else (check_token(chosen) if chosen else new_token())
-    launch = voila_command(args.notebook, args.port, token=token, max_kernels=args.max_kernels)
+    launch = voila_command(notebook, args.port, token=token, max_kernels=args.max_kernels,
+                           preheat=not args.no_preheat)  # fmt: skip
     if token is None:
         print("warning: serving WITHOUT a token: any local user or web page can start kernels", file=sys.stderr)
-    print(f"serving {args.notebook.name} on {launch.url}  (Ctrl-C to stop)", flush=True)
+    print(f"serving {notebook.name} on {launch.url}  (Ctrl-C to stop)", flush=True)
     env = {k: v for k, v in os.environ.items() if k not in SECRET_ENVS}
     os.execve(launch.argv[0], launch.argv, {**env, **launch.env})
     return 0  # pragma: no cover - execve does not return
@@ -181,11 +186,16 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("reports", help="list the runs in reports/ (newest first)")
     _schedule_parser(sub)
-    dash = sub.add_parser("dashboard", help="serve the Voila dashboard on 127.0.0.1 with a token")
-    dash.add_argument("--port", type=_port, default=8866)
-    dash.add_argument("--notebook", type=Path, default=notebooks_dir() / "dashboard.ipynb")
+    dash = sub.add_parser("dashboard", help="serve a Voila dashboard on 127.0.0.1 with a token")
+    dash.add_argument("name", nargs="?", choices=sorted(DASHBOARDS), default="portfolio",
+                      help="portfolio review (default), risk review, or the strategy lab")  # fmt: skip
+    dash.add_argument("--port", type=_port, default=8866, help="port on 127.0.0.1 (default 8866)")
+    dash.add_argument("--notebook", type=Path, default=None, help="serve this notebook instead of a named dashboard")
     dash.add_argument("--no-token", action="store_true", help="serve without authentication (unsafe)")
-    dash.add_argument("--max-kernels", type=_positive, default=4, help="most dashboard sessions at once")
+    dash.add_argument("--max-kernels", type=_positive, default=4,
+                      help="most kernels at once, the pre-heated one included (default 4)")  # fmt: skip
+    dash.add_argument("--no-preheat", action="store_true",
+                      help="start each visitor's kernel on arrival instead of keeping one ready")  # fmt: skip
 
     sub.add_parser("symbols", help="list the offline sample symbols")
     _data_parser(sub)

@@ -15,7 +15,6 @@ import pandas as pd
 from workbench.api import STRATEGIES, make_spec
 from workbench.data import sample_symbols
 from workbench.errors import ParameterError
-from workbench.strategies import SMACrossover
 from workbench.strategy.spec import BacktestSpec
 from workbench.trading.values import utc_timestamp
 
@@ -31,35 +30,42 @@ def _opt_date(name: str, value: object) -> pd.Timestamp | None:
 
 @dataclass(frozen=True, kw_only=True)
 class BacktestParams:
-    """Parameters of the backtest runbook.
+    """Parameters of the backtest runbook: any built-in strategy on one symbol or a panel.
 
-    >>> params = BacktestParams(symbol="GOOG", fast=10, slow=30, cash=10_000, commission=0.001)
-    >>> params.strategy
+    ``symbol`` is one sample symbol or several joined by ``+`` (a panel, for the pairs,
+    cross-sectional and arbitrage strategies); ``params`` is the strategy's parameters as
+    ``"name: value"`` pairs; ``benchmark`` is a sample symbol whose buy & hold the
+    tearsheet compares against (empty: the first traded symbol; ``none``: no benchmark).
+
+    >>> params = BacktestParams(symbol="GOOG", params="fast: 10, slow: 30", cash=10_000, commission=0.001)
+    >>> params.spec.strategy
     SMACrossover(fast=10, slow=30, allow_short=False)
     >>> params.spec.commission
     PercentOfNotional(rate=0.001, minimum=0.0)
+    >>> BacktestParams(strategy="pairs", params="", symbol="spx+ixic").symbols
+    ['SPX', 'IXIC']
     """
 
+    strategy: str = "sma_crossover"
+    params: str = "fast: 10, slow: 30"
     symbol: str = "GOOG"
-    fast: int = 10
-    slow: int = 30
+    benchmark: str = ""
     cash: float = 10_000.0
     commission: float = 0.001
     start: Any = None
     end: Any = None
-    allow_short: bool = False
     check_engines: bool = True
     tearsheet: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("allow_short", "check_engines", "tearsheet"):
+        for name in ("check_engines", "tearsheet"):
             if not isinstance(getattr(self, name), bool):
                 raise ParameterError(f"{name} must be True or False, got {name}={getattr(self, name)!r}")
-        if not isinstance(self.symbol, str) or self.symbol.upper() not in sample_symbols():
-            raise ParameterError(
-                f"symbol must be one of {', '.join(sample_symbols())}; got symbol={self.symbol!r}"
-            )
-        object.__setattr__(self, "symbol", self.symbol.upper())
+        if not isinstance(self.symbol, str) or not self.symbol.strip():
+            raise ParameterError(f"symbol must be a sample symbol or SYM1+SYM2, got symbol={self.symbol!r}")
+        symbols = [_symbol("symbol", part.strip()) for part in self.symbol.split("+")]
+        object.__setattr__(self, "symbol", "+".join(symbols))
+        object.__setattr__(self, "benchmark", self._benchmark())
         if isinstance(self.cash, bool) or not isinstance(self.cash, int | float) or not (math.isfinite(self.cash) and self.cash > 0):
             raise ParameterError(f"cash must be a number > 0, got cash={self.cash!r}")
         c = self.commission
@@ -67,22 +73,36 @@ class BacktestParams:
             raise ParameterError(
                 f"commission is a fraction of notional in [0, 0.1) (0.001 = 10 bps), got commission={c!r}"
             )
-        start, end = _opt_date("start", self.start), _opt_date("end", self.end)
-        if start is not None and end is not None and start >= end:
-            raise ParameterError(f"start must be before end, got start={start}, end={end}")
+        start, end = _window(self.start, self.end)
         object.__setattr__(self, "start", start)
         object.__setattr__(self, "end", end)
-        self.strategy  # noqa: B018 - validates fast/slow now
+        self.spec  # noqa: B018 - validates the strategy and its parameters now
+
+    def _benchmark(self) -> str:
+        text = self.benchmark.strip() if isinstance(self.benchmark, str) else self.benchmark
+        if text == "":
+            return self.symbols[0]
+        if isinstance(text, str) and text.lower() == "none":
+            return "none"
+        return _symbol("benchmark", text)
 
     @property
-    def strategy(self) -> SMACrossover:
-        return SMACrossover(fast=self.fast, slow=self.slow, allow_short=self.allow_short)
+    def symbols(self) -> list[str]:
+        return self.symbol.split("+")
+
+    @property
+    def data(self) -> str | list[str]:
+        """What to load: one symbol, or the panel's symbols."""
+        return self.symbols[0] if len(self.symbols) == 1 else self.symbols
 
     @property
     def spec(self) -> BacktestSpec:
         """The backtest these parameters describe (event engine; the runbook's cross-check
         replaces the engine)."""
-        return make_spec(self.strategy, cash=float(self.cash), commission=float(self.commission))
+        from workbench.api import resolve_strategy
+
+        strategy = resolve_strategy(self.strategy, parse_params(self.params))
+        return make_spec(strategy, cash=float(self.cash), commission=float(self.commission))
 
 
 # -- the research runbooks' parameters -------------------------------------------------
