@@ -24,17 +24,15 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
-import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+
+from workbench.adapters.voila_server import RunningServer
+from workbench.adapters.voila_server import serve as voila_serve
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -54,58 +52,15 @@ def artifacts_dir() -> Path:
     return folder
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    url: str  # with ?token=
-    base: str
-    proc: subprocess.Popen
-    log: Path
-
-
-def _answers(url: str) -> bool:
-    try:
-        urllib.request.urlopen(url, timeout=1)  # noqa: S310 - loopback only
-        return True
-    except urllib.error.HTTPError:
-        return True  # it answers (a redirect to the login page counts)
-    except Exception:  # noqa: BLE001 - not listening yet
-        return False
-
-
 @contextlib.contextmanager
 def serve(notebook: Path, *, env: dict[str, str] | None = None, preheat: bool = False, max_kernels: int = 4,
-          timeout_s: float = 90) -> Iterator[Server]:  # fmt: skip
-    """Voila on ``notebook`` exactly as ``workbench dashboard`` launches it (loopback, a token)."""
-    from workbench.adapters.voila_server import new_token, voila_command
-
-    port = free_port()
-    launch = voila_command(notebook, port, token=new_token(), max_kernels=max_kernels, preheat=preheat)
-    log = Path(os.environ.get("WORKBENCH_ARTIFACTS", ROOT / "test-artifacts")) / f"voila-{notebook.stem}-{port}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(launch.argv, env={**os.environ, **(env or {}), **launch.env}, cwd=notebook.parent,
-                                stdout=sink, stderr=subprocess.STDOUT)  # fmt: skip
-    base = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + timeout_s
-    while not _answers(base + "api"):
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            raise RuntimeError(f"voila did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.2)
-    try:
-        yield Server(launch.url, base, proc, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+          timeout_s: float = 90) -> Iterator[RunningServer]:  # fmt: skip
+    """Voila on ``notebook`` exactly as ``workbench dashboard`` launches it (loopback, a token);
+    its log goes to the artefacts folder."""
+    log = artifacts_dir().parent / f"voila-{notebook.stem}-{os.getpid()}-{time.time_ns()}.log"
+    with voila_serve(notebook, log=log, env=env, preheat=preheat, max_kernels=max_kernels,
+                     timeout_s=timeout_s) as server:  # fmt: skip
+        yield server
 
 
 def open_page(chromium, url: str, *, width: int = 1400, height: int = 1000, timeout_ms: int = 120_000):  # noqa: ANN001
@@ -148,12 +103,16 @@ def status_state(page) -> str:  # noqa: ANN001
 
 
 def plot_data(page, title_contains: str) -> list[dict]:  # noqa: ANN001
-    """The traces (``x``, ``y``, ``name``, ``type``) of the plotly figure whose title contains the text."""
+    """The traces (``x``, ``y``, ``z``, ``name``, ``type``) of the plotly figure whose title contains the text.
+
+    Read from ``_fullData`` (what plotly.js drew): plotly.py sends numpy arrays as
+    ``{dtype, bdata}`` objects, which stay encoded in ``el.data``.
+    """
     return page.evaluate(
         "(t) => { for (const el of document.querySelectorAll('.js-plotly-plot')) {"
         "  const title = (el.layout && el.layout.title && (el.layout.title.text || el.layout.title)) || '';"
-        "  if (String(title).includes(t)) return el.data.map(d => ({name: d.name, type: d.type,"
-        "    x: d.x ? Array.from(d.x).map(String) : null, y: d.y ? Array.from(d.y) : null,"
+        "  if (String(title).includes(t)) return (el._fullData || el.data).map(d => ({name: d.name, type: d.type,"
+        "    x: d.x ? Array.from(d.x, String) : null, y: d.y ? Array.from(d.y) : null,"
         "    z: d.z ? Array.from(d.z, r => Array.from(r)) : null})); }"
         "  return null; }",
         title_contains,

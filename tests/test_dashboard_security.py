@@ -95,7 +95,8 @@ def test_kernels_beyond_the_cap_get_503(tiny_server):
 def test_voila_command_serves_loopback_and_hides_sources_and_tracebacks():
     launch = voila_command(Path("d.ipynb"), 8866, token=None)
     assert "--Voila.ip=127.0.0.1" in launch.argv and "--strip_sources=True" in launch.argv
-    assert "--show_tracebacks=False" in launch.argv and "--token" not in launch.argv and launch.env == {}
+    assert "--show_tracebacks=False" in launch.argv and "--token" not in launch.argv and TOKEN_ENV not in launch.env
+    assert "--template=workbench" in launch.argv  # the lab template without its CDN stylesheets
 
 
 def test_cli_prints_the_url_with_a_fresh_token_once(monkeypatch, capsys):

@@ -4,7 +4,7 @@
     workbench run NOTEBOOK -p fast 20 -r symbol SPX [--timeout SECONDS]
     workbench reports                    list the runs in reports/ (newest first)
     workbench schedule JOBS.yaml [--once]  run scheduled runbook jobs
-    workbench dashboard [portfolio|risk|lab] [--port 8866] [--no-token] [--max-kernels 4] [--no-preheat]
+    workbench dashboard [portfolio|risk|lab] [--port 8866] [--no-token] [--max-kernels 4] [--preheat]
     workbench symbols                    list the offline sample
     workbench data fetch SYMBOL... [--source yfinance] [--start D] [--end D] [--timeframe 1d]
     workbench data list                  what the local price cache holds
@@ -87,7 +87,7 @@ def _serve(args: argparse.Namespace) -> int:
     chosen = os.environ.get("WORKBENCH_DASHBOARD_TOKEN")
     token = None if args.no_token else (check_token(chosen) if chosen else new_token())
     launch = voila_command(notebook, args.port, token=token, max_kernels=args.max_kernels,
-                           preheat=not args.no_preheat)  # fmt: skip
+                           preheat=args.preheat)  # fmt: skip
     if token is None:
         print("warning: serving WITHOUT a token: any local user or web page can start kernels", file=sys.stderr)
     print(f"serving {notebook.name} on {launch.url}  (Ctrl-C to stop)", flush=True)
@@ -193,9 +193,10 @@ def _parser() -> argparse.ArgumentParser:
     dash.add_argument("--notebook", type=Path, default=None, help="serve this notebook instead of a named dashboard")
     dash.add_argument("--no-token", action="store_true", help="serve without authentication (unsafe)")
     dash.add_argument("--max-kernels", type=_positive, default=4,
-                      help="most kernels at once, the pre-heated one included (default 4)")  # fmt: skip
-    dash.add_argument("--no-preheat", action="store_true",
-                      help="start each visitor's kernel on arrival instead of keeping one ready")  # fmt: skip
+                      help="most kernels at once, a pre-heated one included (default 4)")  # fmt: skip
+    dash.add_argument("--preheat", action="store_true",
+                      help="keep one kernel that has run the notebook ready for the next visitor (faster "
+                           "first paint; experimental: Voila 0.5.13 sometimes serves such a page truncated)")  # fmt: skip
 
     sub.add_parser("symbols", help="list the offline sample symbols")
     _data_parser(sub)

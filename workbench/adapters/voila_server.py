@@ -5,16 +5,17 @@ page open in the user's browser (a cross-site ``<img src=http://127.0.0.1:8866/>
 enough), could start kernels; without a cap a reload loop exhausts memory. So:
 
 - :func:`voila_command` binds 127.0.0.1, requires a token (generated with
-  :mod:`secrets` unless one is given), hides notebook sources and tracebacks;
+  :mod:`secrets` unless one is given), hides notebook sources and tracebacks, and renders
+  with the ``workbench`` template (``voila_data/``: Voila's lab template without the two
+  Font Awesome stylesheets it fetches from a CDN, so the page asks nothing of any other host);
 - the token travels to Voila through ``JUPYTER_TOKEN`` in its environment, never on the
   command line (``ps`` shows every user the arguments), and :class:`CappedKernelManager`
   scrubs it from each kernel's environment (the variable itself, and the copies Voila
   puts in ``QUERY_STRING`` and ``VOILA_REQUEST_URL``) so notebook code cannot read it;
 - :class:`CappedKernelManager` refuses a kernel beyond ``max_kernels`` with HTTP 503,
   counting kernels still starting (a burst of requests cannot overshoot), and culls
-  kernels idle for ``cull_idle_timeout`` seconds, freeing their slots; a pre-heated kernel
-  waiting in Voila's pool is never culled (it has no connection, so Jupyter would cull it,
-  and the next visitor would be handed a dead kernel).
+  kernels idle for ``cull_idle_timeout`` seconds, freeing their slots (Voila's pre-heat
+  wrapper of this class skips the kernel waiting in its pool).
 
 ``preheat=True`` keeps one kernel per dashboard that has already run the notebook, so a
 visit gets a rendered page instead of waiting for a kernel start, imports and the first
@@ -23,9 +24,17 @@ computation. The waiting kernel holds one of the ``max_kernels`` slots.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import secrets
+import socket
+import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,11 +45,13 @@ from traitlets import Integer
 from workbench.errors import ParameterError
 
 __all__ = ["CappedKernelManager", "VoilaLaunch", "voila_command", "new_token", "check_token", "scrub_secrets",
-           "TOKEN_ENV"]  # fmt: skip
+           "TOKEN_ENV", "RunningServer", "serve", "free_port"]  # fmt: skip
 
 TOKEN_ENV = "JUPYTER_TOKEN"
 SECRET_ENVS = (TOKEN_ENV, "WORKBENCH_DASHBOARD_TOKEN")
 DEFAULT_MAX_KERNELS = 4
+#: a Jupyter data folder holding the ``workbench`` Voila template (the lab template minus its CDN links)
+TEMPLATES = Path(__file__).with_name("voila_data")
 DEFAULT_IDLE_TIMEOUT_S = 900
 
 
@@ -64,20 +75,6 @@ class CappedKernelManager(AsyncMappingKernelManager):
             return await super().start_kernel(kernel_id=kernel_id, path=path, **kwargs)
         finally:
             self._starting -= 1
-
-    async def cull_kernel_if_idle(self, kernel_id: str) -> None:
-        if kernel_id in self.pooled_kernel_ids():
-            return None
-        return await super().cull_kernel_if_idle(kernel_id)
-
-    def pooled_kernel_ids(self) -> set[str]:
-        """Kernels pre-heated and waiting in Voila's pool (no visitor has them yet)."""
-        ids = set()
-        for items in getattr(self, "_pools", {}).values():  # set by Voila's pre-heat wrapper of this class
-            for item in items:
-                if item.done() and not item.cancelled() and item.exception() is None:
-                    ids.add(item.result()["kernel_id"])
-        return ids
 
 
 URL_ENVS = ("QUERY_STRING", "VOILA_REQUEST_URL")  # Voila copies the request (and its ?token=) here
@@ -139,11 +136,69 @@ def voila_command(
         f"--VoilaConfiguration.multi_kernel_manager_class={manager}",
         f"--CappedKernelManager.max_kernels={max_kernels}",
         f"--CappedKernelManager.cull_idle_timeout={idle_timeout_s}",
-        "--CappedKernelManager.cull_interval=60",
+        "--CappedKernelManager.cull_interval=60", "--template=workbench",
     ]  # fmt: skip
     if preheat:
         argv += ["--preheat_kernel=True", "--VoilaConfiguration.default_pool_size=1"]
     base = f"http://127.0.0.1:{port}/"
+    env = {"JUPYTER_PATH": os.pathsep.join(p for p in (str(TEMPLATES), os.environ.get("JUPYTER_PATH", "")) if p)}
     if token is None:
-        return VoilaLaunch(argv, {}, base)
-    return VoilaLaunch([*argv, "--token"], {TOKEN_ENV: token}, f"{base}?token={token}")
+        return VoilaLaunch(argv, env, base)
+    return VoilaLaunch([*argv, "--token"], {**env, TOKEN_ENV: token}, f"{base}?token={token}")
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class RunningServer:
+    """A Voila process serving one dashboard; ``url`` carries the token, ``base`` does not."""
+
+    url: str = field(repr=False)
+    base: str
+    proc: subprocess.Popen = field(repr=False)
+    log: Path
+    started: float  # time.perf_counter() when the process was launched
+    up: float  # time.perf_counter() when it first answered HTTP
+
+
+def _answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=1)  # noqa: S310 - loopback only
+        return True
+    except urllib.error.HTTPError:
+        return True  # it answers (a redirect to the login page counts)
+    except Exception:  # noqa: BLE001 - not listening yet
+        return False
+
+
+@contextlib.contextmanager
+def serve(notebook: Path, *, log: Path, env: dict[str, str] | None = None, preheat: bool = False,
+          max_kernels: int = DEFAULT_MAX_KERNELS, timeout_s: float = 90) -> Iterator[RunningServer]:  # fmt: skip
+    """Run Voila on ``notebook`` as ``workbench dashboard`` does (loopback, a fresh token) until
+    the block ends; for tests and benchmarks, which need the process, not an ``execve``."""
+    port = free_port()
+    launch = voila_command(notebook, port, token=new_token(), max_kernels=max_kernels, preheat=preheat)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(launch.argv, env={**os.environ, **(env or {}), **launch.env}, cwd=notebook.parent,
+                                stdout=sink, stderr=subprocess.STDOUT)  # fmt: skip
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        while not _answers(base + "api"):
+            if proc.poll() is not None or time.perf_counter() - started > timeout_s:
+                raise RuntimeError(f"voila did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.05)
+        yield RunningServer(launch.url, base, proc, log, started, time.perf_counter())
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

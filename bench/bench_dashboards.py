@@ -1,0 +1,142 @@
+"""First meaningful paint of each Voila dashboard in real headless Chromium.
+
+Target (issue 13): the first chart drawn <= 3 s after the server is up, with a pre-heated
+kernel. Each dashboard is served exactly as ``workbench dashboard NAME`` serves it (loopback,
+a token, one pre-heated kernel) on a throw-away experiment store seeded with three runs
+(two backtests and a multi-strategy book), and visited by a fresh browser page:
+
+- ``cold``: the first visit, sent the moment the server answers HTTP (the pool kernel may
+  still be executing the notebook, so this includes some of that);
+- ``warm``: later visits, each after the pool has had ``--settle`` seconds to refill (what a
+  reviewer opening the dashboard meets). Best and median of ``--visits``.
+
+"Paint" is from ``page.goto`` to the first plotly SVG visible. The reference in the same
+run is a one-cell notebook drawing one plotly figure the same way (the floor Voila,
+Chromium and plotly.js cost here). Requests to any other host are refused and counted.
+
+    .venv/bin/python bench/bench_dashboards.py [--visits 3] [--settle 15] [--only portfolio]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from workbench.adapters.voila_server import serve  # noqa: E402
+
+DASHBOARDS = {"portfolio": "dashboard_portfolio.ipynb", "risk": "dashboard_risk.ipynb", "lab": "dashboard_lab.ipynb"}
+TARGET_S = 3.0
+REFERENCE = '''import ipywidgets as widgets
+import plotly.graph_objects as go
+import workbench as wb
+
+result = wb.backtest("sma_crossover", "GOOG", store=None)
+out = widgets.Output()
+wb.dashboards.show_figure(out, go.Figure(go.Scatter(x=result.equity.index, y=result.equity.to_numpy()),
+                                         layout={"title": "reference: GOOG equity"}))
+out
+'''
+
+
+def seed_store(path: Path) -> None:
+    """Two backtests and a two-sleeve book, as `make demo` would leave (smaller)."""
+    import workbench as wb
+
+    store = wb.SQLiteStore(path)
+    wb.backtest("sma_crossover", "GOOG", {"fast": 10, "slow": 30}, commission=0.001, store=store)
+    wb.backtest("sma_crossover", "SPX", {"fast": 20, "slow": 100}, commission=0.001, store=store)
+    params = wb.runbook.PortfolioParams(sleeves="trend: sma_crossover(fast: 20, slow: 100) @ SPX; "
+                                                "tsmom: ts_momentum @ GOOG", allocation="equal_weight")  # fmt: skip
+    wb.backtest(params.book, wb.load_prices(params.symbols), commission=0.001, store=store)
+
+
+def reference_notebook(folder: Path) -> Path:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(REFERENCE)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = folder / "reference.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def paint(browser, url: str) -> tuple[float, int]:  # noqa: ANN001
+    """Seconds from goto to the first visible plotly SVG, and requests refused (other hosts)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    host, refused = urlparse(url).netloc, []
+
+    def route(r):  # noqa: ANN001
+        if urlparse(r.request.url).netloc not in (host, ""):
+            refused.append(r.request.url)
+            return r.abort()
+        return r.continue_()
+
+    page.route("**/*", route)
+    t0 = time.perf_counter()
+    page.goto(url, timeout=120_000)
+    page.wait_for_selector(".js-plotly-plot .main-svg", state="visible", timeout=120_000)
+    seconds = time.perf_counter() - t0
+    page.close()  # Voila shuts the visitor's kernel down, freeing its slot
+    return seconds, len(refused)
+
+
+def measure(browser, notebook: Path, env: dict[str, str], visits: int, settle: float, logs: Path) -> dict:  # noqa: ANN001
+    with serve(notebook, log=logs / f"{notebook.stem}.log", env=env, preheat=True) as server:
+        startup = server.up - server.started
+        cold, refused = paint(browser, server.url)
+        warm = []
+        for _ in range(visits):
+            time.sleep(settle)
+            seconds, n = paint(browser, server.url)
+            warm.append(seconds)
+            refused += n
+    return {"startup": startup, "cold": cold, "warm": warm, "refused": refused}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--visits", type=int, default=3)
+    parser.add_argument("--settle", type=float, default=15.0, help="seconds between visits (pool refill)")
+    parser.add_argument("--only", choices=sorted(DASHBOARDS), action="append")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        print("bench_dashboards: no chromium (apt-get install chromium); skipped")
+        return 0
+    with tempfile.TemporaryDirectory(prefix="bench-dash-") as tmp:
+        folder = Path(tmp)
+        store = folder / "experiments.sqlite"
+        seed_store(store)
+        env = {"WORKBENCH_STORE": str(store), "WORKBENCH_CACHE_DIR": str(folder / "cache")}
+        targets = {"reference": reference_notebook(folder)}
+        targets |= {name: ROOT / "notebooks" / DASHBOARDS[name] for name in (args.only or DASHBOARDS)}
+        print(f"first meaningful paint (s), {os.cpu_count()} cores; warm = after {args.settle:g} s of refill; "
+              f"target <= {TARGET_S:g} s warm")  # fmt: skip
+        print(f"{'dashboard':<10} {'server up':>9} {'cold':>6} {'warm best':>9} {'warm median':>11} {'refused':>7}")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+            worst = 0.0
+            for name, notebook in targets.items():
+                m = measure(browser, notebook, env, args.visits, args.settle, folder)
+                best, median = min(m["warm"]), statistics.median(m["warm"])
+                worst = max(worst, median) if name != "reference" else worst
+                print(f"{name:<10} {m['startup']:>9.2f} {m['cold']:>6.2f} {best:>9.2f} {median:>11.2f} {m['refused']:>7d}")
+            browser.close()
+        print(f"worst dashboard warm median {worst:.2f} s: {'within' if worst <= TARGET_S else 'OVER'} the {TARGET_S:g} s target")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
