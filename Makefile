@@ -22,8 +22,8 @@ demo: $(STAMP)  ## run the backtest runbook on the sample data into reports/
 test: $(STAMP)  ## every test: unit, property, golden, notebooks, browser, doctests, import contract
 	$(BIN)/python -m pytest
 
-dashboard: $(STAMP)  ## serve the Voila dashboard on http://127.0.0.1:8866
-	$(BIN)/workbench dashboard
+dashboard: $(STAMP)  ## serve the portfolio review on http://127.0.0.1:8866 (workbench dashboard risk|lab for the others)
+	$(BIN)/workbench dashboard portfolio
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_engines.py
@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_overfitting.py
 	$(BIN)/python bench/bench_robustness.py
 	$(BIN)/python bench/bench_cluster.py
+	$(BIN)/python bench/bench_dashboards.py
 
 lint: $(STAMP)  ## ruff, and the import contract in pyproject.toml ([tool.importlinter])
 	$(BIN)/ruff check workbench tests bench
