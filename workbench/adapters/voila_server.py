@@ -181,6 +181,7 @@ def serve(notebook: Path, *, log: Path, env: dict[str, str] | None = None, prehe
           max_kernels: int = DEFAULT_MAX_KERNELS, timeout_s: float = 90) -> Iterator[RunningServer]:  # fmt: skip
     """Run Voila on ``notebook`` as ``workbench dashboard`` does (loopback, a fresh token) until
     the block ends; for tests and benchmarks, which need the process, not an ``execve``."""
+    notebook = Path(notebook).resolve()  # Voila runs in the notebook's folder
     port = free_port()
     launch = voila_command(notebook, port, token=new_token(), max_kernels=max_kernels, preheat=preheat)
     log.parent.mkdir(parents=True, exist_ok=True)
