@@ -109,6 +109,11 @@ def test_cli_prints_the_url_with_a_fresh_token_once(monkeypatch, capsys):
     token = seen["env"][TOKEN_ENV]
     assert len(token) >= 40 and out.count(token) == 1 and f"127.0.0.1:9999/?token={token}" in out
     assert token not in " ".join(seen["argv"])
+    assert "--WarmKernelManager.warm_kernels=1" in seen["argv"] and "--preheat_kernel=True" not in seen["argv"]
+    assert seen["argv"][seen["argv"].index("-m") + 2].endswith("dashboard_portfolio.ipynb")
+    assert cli.main(["dashboard", "risk", "--warm", "0"]) == 0
+    assert seen["argv"][seen["argv"].index("-m") + 2].endswith("dashboard_risk.ipynb")
+    assert not any("WarmKernelManager" in a for a in seen["argv"])
     assert cli.main(["dashboard", "--no-token"]) == 0
     assert "WITHOUT a token" in capsys.readouterr().err and "--token" not in seen["argv"]
 
@@ -168,3 +173,29 @@ def test_a_burst_of_requests_cannot_overshoot_the_kernel_cap(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_a_warm_kernel_has_the_libraries_imported_holds_no_token_and_serves_one_visitor(tmp_path):
+    """WarmKernelManager: the visitor's kernel was started and warmed before the visit."""
+    import re
+
+    from workbench.adapters.voila_server import serve
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import os, sys\nprint('warm:', 'workbench.dashboards.portfolio' in sys.modules, 'token:',"
+        " os.environ.get('JUPYTER_TOKEN'), 'kernel:', os.environ.get('VOILA_KERNEL_ID'))")])  # fmt: skip
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "warm.ipynb")
+    log = tmp_path / "voila.log"
+    with serve(tmp_path / "warm.ipynb", log=log, warm=1, max_kernels=3) as server:
+        kernels = []
+        for visit in (1, 2):
+            deadline = time.time() + 120
+            while len(re.findall(r"warm kernel \S+ ready", log.read_text())) < visit:
+                assert time.time() < deadline, log.read_text()[-2000:]
+                time.sleep(0.2)
+            code, page = _get(server.url)
+            assert code == 200 and "warm: True token: None" in page, page[-2000:]
+            kernels.append(re.search(r"kernel: ([0-9a-f-]{36})", page).group(1))
+        assert kernels[0] != kernels[1]  # a warm kernel is handed out once
+        assert log.read_text().count("visitor gets warm kernel") == 2

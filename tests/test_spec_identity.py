@@ -202,7 +202,8 @@ def test_a_lazy_module_with_a_missing_extra_is_an_attribute_error(monkeypatch: p
             raise ImportError("no ipywidgets here", name="ipywidgets")
         return real(name, *args, **kwargs)
 
-    monkeypatch.delitem(sys.modules, "workbench.dashboards", raising=False)
+    for loaded in [m for m in sys.modules if m == "workbench.dashboards" or m.startswith("workbench.dashboards.")]:
+        monkeypatch.delitem(sys.modules, loaded)  # the package and its submodules (widgets.py imports ipywidgets)
     monkeypatch.delitem(wb.__dict__, "dashboards", raising=False)
     monkeypatch.setattr(builtins, "__import__", no_widgets)
     assert not hasattr(wb, "dashboards")

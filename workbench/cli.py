@@ -4,7 +4,7 @@
     workbench run NOTEBOOK -p fast 20 -r symbol SPX [--timeout SECONDS]
     workbench reports                    list the runs in reports/ (newest first)
     workbench schedule JOBS.yaml [--once]  run scheduled runbook jobs
-    workbench dashboard [portfolio|risk|lab] [--port 8866] [--no-token] [--max-kernels 4] [--preheat]
+    workbench dashboard [portfolio|risk|lab] [--port 8866] [--no-token] [--max-kernels 4] [--warm 1] [--preheat]
     workbench symbols                    list the offline sample
     workbench data fetch SYMBOL... [--source yfinance] [--start D] [--end D] [--timeframe 1d]
     workbench data list                  what the local price cache holds
@@ -87,7 +87,7 @@ def _serve(args: argparse.Namespace) -> int:
     chosen = os.environ.get("WORKBENCH_DASHBOARD_TOKEN")
     token = None if args.no_token else (check_token(chosen) if chosen else new_token())
     launch = voila_command(notebook, args.port, token=token, max_kernels=args.max_kernels,
-                           preheat=args.preheat)  # fmt: skip
+                           preheat=args.preheat, warm=args.warm)  # fmt: skip
     if token is None:
         print("warning: serving WITHOUT a token: any local user or web page can start kernels", file=sys.stderr)
     print(f"serving {notebook.name} on {launch.url}  (Ctrl-C to stop)", flush=True)
@@ -155,14 +155,22 @@ def _port(text: str) -> int:
     return value
 
 
-def _positive(text: str) -> int:
+def _whole(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {text}")
     return value
+
+
+def _positive(text: str) -> int:
+    return _whole(text, 1)
+
+
+def _non_negative(text: str) -> int:
+    return _whole(text, 0)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -194,6 +202,8 @@ def _parser() -> argparse.ArgumentParser:
     dash.add_argument("--no-token", action="store_true", help="serve without authentication (unsafe)")
     dash.add_argument("--max-kernels", type=_positive, default=4,
                       help="most kernels at once, a pre-heated one included (default 4)")  # fmt: skip
+    dash.add_argument("--warm", type=_non_negative, default=1,
+                      help="kernels kept started with the libraries imported for the next visitors (default 1)")  # fmt: skip
     dash.add_argument("--preheat", action="store_true",
                       help="keep one kernel that has run the notebook ready for the next visitor (faster "
                            "first paint; experimental: Voila 0.5.13 sometimes serves such a page truncated)")  # fmt: skip

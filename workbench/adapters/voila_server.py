@@ -24,6 +24,7 @@ computation. The waiting kernel holds one of the ``max_kernels`` slots.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -40,11 +41,11 @@ from pathlib import Path
 
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from tornado import web
-from traitlets import Integer
+from traitlets import Integer, Unicode
 
 from workbench.errors import ParameterError
 
-__all__ = ["CappedKernelManager", "VoilaLaunch", "voila_command", "new_token", "check_token", "scrub_secrets",
+__all__ = ["CappedKernelManager", "WarmKernelManager", "VoilaLaunch", "voila_command", "new_token", "check_token", "scrub_secrets",
            "TOKEN_ENV", "RunningServer", "serve", "free_port"]  # fmt: skip
 
 TOKEN_ENV = "JUPYTER_TOKEN"
@@ -75,6 +76,77 @@ class CappedKernelManager(AsyncMappingKernelManager):
             return await super().start_kernel(kernel_id=kernel_id, path=path, **kwargs)
         finally:
             self._starting -= 1
+
+
+#: what a warm kernel imports before any visitor: the dashboards' heavy libraries (about 2-4 s here)
+WARM_CODE = ("import numpy, pandas, scipy.stats, plotly.graph_objects, plotly.io, ipywidgets\n"
+             "import workbench, workbench.dashboards, workbench.tearsheets, workbench.risk_report\n"
+             "import workbench.dashboards.portfolio, workbench.dashboards.risk, workbench.dashboards.lab")  # fmt: skip
+
+
+class WarmKernelManager(CappedKernelManager):
+    """Keeps ``warm_kernels`` kernels started, with the dashboards' libraries imported, for the
+    next visitors; a visit takes one (no kernel start, no imports) and a new one is warmed.
+
+    Unlike Voila's ``preheat_kernel`` it does not pre-render the notebook: each visitor's
+    kernel still runs the notebook for that visitor (so the store is read at the visit), it
+    only skips the ~1 s kernel start and the imports. Warm kernels hold slots of the cap and
+    are never culled while waiting (they have no connection, so Jupyter would cull them).
+    """
+
+    warm_kernels = Integer(1, config=True, help="kernels kept started and warmed for the next visitors")
+    warm_code = Unicode(WARM_CODE, config=True, help="code each warm kernel runs before it is handed out")
+
+    def __init__(self, **kwargs) -> None:  # noqa: ANN003 - traitlets' signature
+        super().__init__(**kwargs)
+        self._warm: list[str] = []  # warmed kernel ids, oldest first
+        self._warming = 0
+        asyncio.get_event_loop().call_soon(self._fill)
+
+    def _fill(self) -> None:
+        room = self.max_kernels - len(self.list_kernel_ids()) - self._starting
+        for _ in range(min(self.warm_kernels - len(self._warm) - self._warming, room)):
+            self._warming += 1
+            asyncio.ensure_future(self._warm_one())
+
+    async def _warm_one(self) -> None:
+        try:
+            kernel_id = await super().start_kernel(path="", env=scrub_secrets(dict(os.environ)))
+            client = self.get_kernel(kernel_id).client()
+            client.start_channels()
+            try:
+                await client.wait_for_ready(timeout=60)
+                reply = await client.execute_interactive(self.warm_code, store_history=False, timeout=180)
+                if reply["content"]["status"] != "ok":
+                    self.log.warning("warm kernel %s: warm-up code failed: %s", kernel_id, reply["content"])
+            finally:
+                client.stop_channels()
+            self._warm.append(kernel_id)
+            self.log.info("warm kernel %s ready (%d waiting)", kernel_id, len(self._warm))
+        except Exception:  # noqa: BLE001 - a failed warm-up must not take the server down; visitors get cold kernels
+            self.log.exception("warming a kernel failed")
+        finally:
+            self._warming -= 1
+
+    async def start_kernel(self, *, kernel_id=None, path=None, **kwargs):  # noqa: ANN001 - jupyter's signature
+        self.log.debug("start_kernel path=%r kernel_name=%r (warm: %s)", path, kwargs.get("kernel_name"), self._warm)
+        if kernel_id is None and self._warm and kwargs.get("kernel_name", self.default_kernel_name) == self.default_kernel_name:
+            taken = self._warm.pop(0)
+            self.log.info("visitor gets warm kernel %s", taken)
+            asyncio.get_event_loop().call_later(1.0, self._fill)  # after the visitor's page has its kernel
+            return taken
+        return await super().start_kernel(kernel_id=kernel_id, path=path, **kwargs)
+
+    async def cull_kernel_if_idle(self, kernel_id: str) -> None:
+        if kernel_id in self._warm:
+            return None
+        return await super().cull_kernel_if_idle(kernel_id)
+
+    async def shutdown_kernel(self, kernel_id: str, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        if kernel_id in self._warm:
+            self._warm.remove(kernel_id)
+        await super().shutdown_kernel(kernel_id, *args, **kwargs)
+        asyncio.get_event_loop().call_soon(self._fill)  # a freed slot can hold a warm kernel again
 
 
 URL_ENVS = ("QUERY_STRING", "VOILA_REQUEST_URL")  # Voila copies the request (and its ?token=) here
@@ -127,9 +199,15 @@ def voila_command(
     max_kernels: int = DEFAULT_MAX_KERNELS,
     idle_timeout_s: int = DEFAULT_IDLE_TIMEOUT_S,
     preheat: bool = False,
+    warm: int = 0,
 ) -> VoilaLaunch:
-    """The Voila invocation for ``notebook``; ``token=None`` serves without authentication."""
-    manager = f"{CappedKernelManager.__module__}.{CappedKernelManager.__name__}"
+    """The Voila invocation for ``notebook``; ``token=None`` serves without authentication.
+
+    ``warm`` kernels are kept started with the libraries imported (:class:`WarmKernelManager`);
+    ``preheat`` uses Voila's own pool of pre-rendered notebooks instead.
+    """
+    cls = WarmKernelManager if warm else CappedKernelManager
+    manager = f"{cls.__module__}.{cls.__name__}"
     argv = [
         sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
         "--Voila.ip=127.0.0.1", "--strip_sources=True", "--show_tracebacks=False",
@@ -138,6 +216,8 @@ def voila_command(
         f"--CappedKernelManager.cull_idle_timeout={idle_timeout_s}",
         "--CappedKernelManager.cull_interval=60", "--template=workbench",
     ]  # fmt: skip
+    if warm:
+        argv.append(f"--WarmKernelManager.warm_kernels={warm}")
     if preheat:
         argv += ["--preheat_kernel=True", "--VoilaConfiguration.default_pool_size=1"]
     base = f"http://127.0.0.1:{port}/"
@@ -177,13 +257,13 @@ def _answers(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def serve(notebook: Path, *, log: Path, env: dict[str, str] | None = None, preheat: bool = False,
+def serve(notebook: Path, *, log: Path, env: dict[str, str] | None = None, preheat: bool = False, warm: int = 0,
           max_kernels: int = DEFAULT_MAX_KERNELS, timeout_s: float = 90) -> Iterator[RunningServer]:  # fmt: skip
     """Run Voila on ``notebook`` as ``workbench dashboard`` does (loopback, a fresh token) until
     the block ends; for tests and benchmarks, which need the process, not an ``execve``."""
     notebook = Path(notebook).resolve()  # Voila runs in the notebook's folder
     port = free_port()
-    launch = voila_command(notebook, port, token=new_token(), max_kernels=max_kernels, preheat=preheat)
+    launch = voila_command(notebook, port, token=new_token(), max_kernels=max_kernels, preheat=preheat, warm=warm)
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with log.open("wb") as sink:
