@@ -74,7 +74,7 @@ BUSY_TIMEOUT_S = 60.0
 POLL_S = 60.0  # serve() wakes at least this often (seconds) to check stop()
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # a job name is part of its lock file's name
 _KEYS = ("name", "runbook", "parameters", "cron", "timeout", "retries", "retry_delay", "universe",
-         "universe_parameter", "enabled")  # fmt: skip
+         "universe_parameter", "workers", "cluster", "enabled")  # fmt: skip
 _REQUIRED = ("name", "runbook", "cron")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS attempts (
@@ -161,7 +161,10 @@ class Job:
     (``retries`` extra attempts, ``retry_delay`` seconds apart).
 
     ``universe`` makes a batch: one run per member, with the member as the parameter named
-    ``universe_parameter``; each member is retried and settled on its own.
+    ``universe_parameter``; each member is retried and settled on its own. A batch runs its
+    members one after another, or ``workers`` at a time in local processes, or on a Dask
+    cluster (``cluster``: a scheduler address such as ``tcp://host:8786``), through the
+    research context's task runners; the scheduler alone records the attempts.
 
     >>> Job(name="daily", runbook="backtest", cron="0 22 * * 1-5", universe=("GOOG", "SPX")).members
     ('GOOG', 'SPX')
@@ -176,6 +179,8 @@ class Job:
     retry_delay: float = 60.0
     universe: tuple[str, ...] | None = None
     universe_parameter: str = "symbol"
+    workers: int = 1
+    cluster: str | None = None
     enabled: bool = True
 
     def __post_init__(self) -> None:
@@ -203,6 +208,7 @@ class Job:
             raise ParameterError(f"job {name!r}: retry_delay must be >= 0 seconds, got retry_delay={self.retry_delay!r}")
         object.__setattr__(self, "retry_delay", delay)
         self._check_universe()
+        self._check_scale_out()
         if not isinstance(self.enabled, bool):
             raise ParameterError(f"job {name!r}: enabled must be true or false, got enabled={self.enabled!r}")
 
@@ -224,6 +230,24 @@ class Job:
             raise ParameterError(f"job {name!r}: {self.universe_parameter!r} is set by the universe, so it cannot "
                                  f"also be in parameters, got parameters={self.parameters!r}")  # fmt: skip
         object.__setattr__(self, "universe", members)
+
+    def _check_scale_out(self) -> None:
+        name = self.name
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
+            raise ParameterError(f"job {name!r}: workers must be an integer >= 1, got workers={self.workers!r}")
+        if self.cluster is not None and (not isinstance(self.cluster, str) or "://" not in self.cluster):
+            raise ParameterError(f"job {name!r}: cluster must be a Dask scheduler address like tcp://host:8786, "
+                                 f"got cluster={self.cluster!r}")  # fmt: skip
+        if self.cluster is not None and self.workers != 1:
+            raise ParameterError(f"job {name!r}: give workers or cluster, not both "
+                                 f"(workers={self.workers!r}, cluster={self.cluster!r})")  # fmt: skip
+        if (self.workers > 1 or self.cluster) and self.universe is None:
+            raise ParameterError(f"job {name!r}: workers and cluster spread a universe's members; this job has no universe")
+
+    @property
+    def scaled_out(self) -> bool:
+        """Whether the members run in parallel (local processes or a Dask cluster)."""
+        return self.workers > 1 or self.cluster is not None
 
     @property
     def members(self) -> tuple[str | None, ...]:
@@ -318,6 +342,28 @@ def report_runner(job: Job, parameters: dict[str, Any]) -> RunOutcome:
 
     run = run_report(job.runbook, parameters, timeout=job.timeout)
     return RunOutcome(status=run.status, error=run.error, folder=run.folder, run_id=run.run_id)
+
+
+Outcome = tuple[AttemptStatus, str | None, str | None, str | None]  # status, error, folder, run id
+
+
+def execute(run: Runner, job: Job, member: str | None) -> Outcome:
+    """Run one member and classify what happened; never raises an ``Exception`` (a crashing
+    runner fails this run, never the scheduler or a batch)."""
+    try:
+        return _outcome(run(job, job.parameters_for(member)))
+    except TimeoutError as e:
+        return AttemptStatus.TIMEOUT, first_line(f"TimeoutError: {e}"), None, None
+    except ParameterError as e:  # bad parameters: recorded once, never retried
+        return AttemptStatus.REFUSED, first_line(f"ParameterError: {e}"), None, None
+    except Exception as e:  # noqa: BLE001
+        return AttemptStatus.FAILED, first_line(f"{type(e).__name__}: {e}"), None, None
+
+
+def member_task(shared: tuple[Runner, Job]) -> Callable[[str | None], Outcome]:
+    """The task a runner's worker runs for each member (module level: workers unpickle it)."""
+    run, job = shared
+    return lambda member: execute(run, job, member)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -530,13 +576,45 @@ class Scheduler:
             if not held:
                 return [self._skip(job, slot)]
             self._mark_interrupted(job.name)
+            pending = self._pending(job, slot)  # again under the lock: another process may just have run it
+            if job.scaled_out:
+                return self._run_batch(job, slot, pending)
             attempts: list[Attempt] = []
-            for member in self._pending(job, slot):  # again under the lock: another process may just have run it
+            for member in pending:
                 attempts += self._run_member(job, slot, member)
             return attempts
 
+    def _failures(self, job: Job, slot: datetime, member: str | None) -> int:
+        return sum(s in _FAILURES for s in self._rows(job.name, slot, member))
+
+    def _run_batch(self, job: Job, slot: datetime, members: list[str | None]) -> list[Attempt]:
+        """Every pending member at once on the job's task runner, then the failed ones again
+        (after ``retry_delay``) while they have retries left; rows are written here, results
+        come back in member order."""
+        from workbench.research.tasks import resolve_runner
+
+        runner = resolve_runner(job.workers, job.cluster)
+        attempts: list[Attempt] = []
+        todo = [m for m in members if self._failures(job, slot, m) <= job.retries]
+        while todo:
+            if attempts:
+                self._sleep(job.retry_delay)
+            begun = [self._begin(job, slot, m) for m in todo]
+            outcomes = runner.map(member_task, (self._run, job), todo)
+            try:
+                for (row, number, started), member, outcome in zip(begun, todo, outcomes, strict=True):
+                    attempts.append(self._conclude(job, slot, member, row, number, started, outcome))
+            except BaseException:  # Ctrl-C, or the cluster went away: the unfinished runs stay due
+                for row, _, _ in begun:
+                    self._finish_if_running(row, "stopped before the batch finished")
+                raise
+            last = {a.member: a for a in attempts}
+            todo = [m for m in todo if not last[m].ok and last[m].status is not AttemptStatus.REFUSED
+                    and self._failures(job, slot, m) <= job.retries]  # fmt: skip
+        return attempts
+
     def _run_member(self, job: Job, slot: datetime, member: str | None) -> list[Attempt]:
-        failures = sum(s in _FAILURES for s in self._rows(job.name, slot, member))
+        failures = self._failures(job, slot, member)
         attempts: list[Attempt] = []
         while failures <= job.retries:
             if attempts:
@@ -549,6 +627,16 @@ class Scheduler:
         return attempts
 
     def _attempt(self, job: Job, slot: datetime, member: str | None) -> Attempt:
+        row, number, started = self._begin(job, slot, member)
+        try:
+            outcome = execute(self._run, job, member)
+        except BaseException:  # Ctrl-C: this run did not finish, the slot stays due
+            self._finish(row, AttemptStatus.INTERRUPTED, "stopped by the user", None, None, self._now())
+            raise
+        return self._conclude(job, slot, member, row, number, started, outcome)
+
+    def _begin(self, job: Job, slot: datetime, member: str | None) -> tuple[int | None, int, datetime]:
+        """Record a ``running`` attempt; its row, its number and when it began."""
         started = self._now()
         with self._write() as db:
             number = 1 + db.execute("SELECT COUNT(*) FROM attempts WHERE job = ? AND slot = ? AND member = ? "
@@ -557,21 +645,20 @@ class Scheduler:
                              "VALUES (?, ?, ?, ?, ?, 'running', ?)",
                              (job.name, slot.isoformat(), member or "", number, started.timestamp(),
                               os.getpid())).lastrowid  # fmt: skip
-        try:
-            status, error, folder, run_id = _outcome(self._run(job, job.parameters_for(member)))
-        except TimeoutError as e:
-            status, error, folder, run_id = AttemptStatus.TIMEOUT, first_line(f"TimeoutError: {e}"), None, None
-        except ParameterError as e:  # bad parameters: recorded once, never retried
-            status, error, folder, run_id = AttemptStatus.REFUSED, first_line(f"ParameterError: {e}"), None, None
-        except Exception as e:  # a crashing runner fails this run, never the scheduler
-            status, error, folder, run_id = AttemptStatus.FAILED, first_line(f"{type(e).__name__}: {e}"), None, None
-        except BaseException:  # Ctrl-C: this run did not finish, the slot stays due
-            self._finish(row, AttemptStatus.INTERRUPTED, "stopped by the user", None, None, self._now())
-            raise
+        return row, number, started
+
+    def _conclude(self, job: Job, slot: datetime, member: str | None, row: int | None, number: int,
+                  started: datetime, outcome: Outcome) -> Attempt:  # fmt: skip
+        status, error, folder, run_id = outcome
         finished = self._now()
         self._finish(row, status, error, folder, run_id, finished)
         return Attempt(job=job.name, slot=slot, member=member, attempt=number, status=status, started=started,
                        finished=finished, error=error, folder=Path(folder) if folder else None, run_id=run_id)  # fmt: skip
+
+    def _finish_if_running(self, row: int | None, why: str) -> None:
+        with self._write() as db:
+            db.execute("UPDATE attempts SET status = ?, error = ?, finished = ? WHERE id = ? AND status = 'running'",
+                       (AttemptStatus.INTERRUPTED.value, why, self._now().timestamp(), row))  # fmt: skip
 
     def _finish(self, row: int | None, status: AttemptStatus, error: str | None, folder: str | None,
                 run_id: str | None, finished: datetime) -> None:  # fmt: skip
