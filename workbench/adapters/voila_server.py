@@ -79,7 +79,7 @@ class CappedKernelManager(AsyncMappingKernelManager):
 
 
 #: what a warm kernel imports before any visitor: the dashboards' heavy libraries (about 2-4 s here)
-WARM_CODE = ("import numpy, pandas, scipy.stats, plotly.graph_objects, plotly.io, ipywidgets\n"
+WARM_CODE = ("import numpy, pandas, scipy.stats, plotly.graph_objects, plotly.io, plotly.io._renderers, ipywidgets\n"
              "import workbench, workbench.dashboards, workbench.tearsheets, workbench.risk_report\n"
              "import workbench.dashboards.portfolio, workbench.dashboards.risk, workbench.dashboards.lab")  # fmt: skip
 

@@ -14,6 +14,7 @@ from workbench.dashboards.widgets import (
     GuardedFloatText,
     GuardedIntText,
     GuardedSelectMultiple,
+    GuardedTab,
     GuardedText,
     GuardedToggleButtons,
     Status,
@@ -22,7 +23,7 @@ from workbench.dashboards.widgets import (
 )
 
 __all__ = ["GuardedCheckbox", "GuardedDropdown", "GuardedFloatText", "GuardedIntText", "GuardedSelectMultiple",
-           "GuardedText", "GuardedToggleButtons", "Status", "guarded", "show_figure"]  # fmt: skip
+           "GuardedTab", "GuardedText", "GuardedToggleButtons", "Status", "guarded", "show_figure"]  # fmt: skip
 
 DASHBOARDS = ("portfolio", "risk", "lab")  # the modules, one dashboard each, imported on first use
 

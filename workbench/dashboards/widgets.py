@@ -37,7 +37,7 @@ import ipywidgets as widgets
 from traitlets import HasTraits, Int, TraitError
 
 __all__ = ["GuardedCheckbox", "GuardedDropdown", "GuardedFloatText", "GuardedIntText", "GuardedSelectMultiple",
-           "GuardedText", "GuardedToggleButtons", "Status", "guarded", "show_figure", "PLOTLY_CONFIG"]  # fmt: skip
+           "GuardedTab", "GuardedText", "GuardedToggleButtons", "Status", "guarded", "show_figure", "PLOTLY_CONFIG"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,17 @@ class GuardedSelectMultiple(_FrontEndGuard, widgets.SelectMultiple):
         if self.max_selected and len(picked) > self.max_selected:
             return f"at most {self.max_selected} options may be picked, got {len(picked)}"
         return None
+
+
+class GuardedTab(_FrontEndGuard, widgets.Tab):
+    """A Tab whose page may only pick one of its tabs (``selected_index`` in range)."""
+
+    FRONT_END_KEYS = frozenset({"selected_index"})
+
+    def refusal(self, sync_data: dict[str, Any]) -> str | None:
+        index = sync_data.get("selected_index")
+        ok = _is_int(index) and 0 <= index < len(self.children)  # type: ignore[operator]
+        return None if ok else f"selected_index {index!r} is not one of the {len(self.children)} tabs"
 
 
 class GuardedIntText(_FrontEndGuard, widgets.BoundedIntText):
