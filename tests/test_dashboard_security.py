@@ -96,6 +96,7 @@ def test_voila_command_serves_loopback_and_hides_sources_and_tracebacks():
     assert "--Voila.ip=127.0.0.1" in launch.argv and "--strip_sources=True" in launch.argv
     assert "--show_tracebacks=False" in launch.argv and "--token" not in launch.argv and TOKEN_ENV not in launch.env
     assert "--template=workbench" in launch.argv  # the lab template without its CDN stylesheets
+    assert "--VoilaExecutor.timeout=60" in launch.argv  # a lost kernel reply ends in "timed out", not a hang
 
 
 def test_cli_prints_the_url_with_a_fresh_token_once(monkeypatch, capsys):

@@ -54,6 +54,9 @@ DEFAULT_MAX_KERNELS = 4
 #: a Jupyter data folder holding the ``workbench`` Voila template (the lab template minus its CDN links)
 TEMPLATES = Path(__file__).with_name("voila_data")
 DEFAULT_IDLE_TIMEOUT_S = 900
+#: a dashboard cell taking longer is stopped and the page says "timed out" (Voila's default
+#: waits forever: a reply it never gets, which Voila 0.5.13 now and then loses, hangs the page)
+CELL_TIMEOUT_S = 60
 
 
 class CappedKernelManager(AsyncMappingKernelManager):
@@ -215,6 +218,7 @@ def voila_command(
         f"--CappedKernelManager.max_kernels={max_kernels}",
         f"--CappedKernelManager.cull_idle_timeout={idle_timeout_s}",
         "--CappedKernelManager.cull_interval=60", "--template=workbench",
+        f"--VoilaExecutor.timeout={CELL_TIMEOUT_S}",
     ]  # fmt: skip
     if warm:
         argv.append(f"--WarmKernelManager.warm_kernels={warm}")
