@@ -7,22 +7,12 @@ it (and installs chromium), so there the test must run.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
-import pytest
+from tests._dashboards import needs_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-
-pytestmark = pytest.mark.browser
-if CHROMIUM is None:
-    if os.environ.get("WORKBENCH_REQUIRE_BROWSER"):
-        raise RuntimeError("WORKBENCH_REQUIRE_BROWSER is set but no chromium binary is installed")
-    pytestmark = [pytestmark, pytest.mark.skip(reason="Debian chromium not installed (apt-get install chromium)")]
+pytestmark = needs_chromium  # skipped only without Chromium; CI sets WORKBENCH_REQUIRE_BROWSER, which fails instead
 
 
 def test_report_html_renders_plotly_with_the_network_blocked(chromium, tmp_path, monkeypatch):

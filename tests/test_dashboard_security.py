@@ -4,7 +4,6 @@ the dashboard survives forged widget messages."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 import urllib.error
@@ -14,15 +13,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from workbench.adapters.voila_server import TOKEN_ENV, voila_command
+from workbench.adapters.voila_server import TOKEN_ENV, free_port, voila_command
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -50,7 +43,7 @@ def tiny_server(tmp_path_factory):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path = folder / "tiny.ipynb"
     nbformat.write(nb, path)
-    port, token = _free_port(), "t0k3n-for-the-test-0123"
+    port, token = free_port(), "t0k3n-for-the-test-0123"
     launch = voila_command(path, port, token=token, max_kernels=1)
     env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
     env["WORKBENCH_DASHBOARD_TOKEN"] = token  # as a user fixing the token would have it
@@ -159,7 +152,7 @@ def test_a_burst_of_requests_cannot_overshoot_the_kernel_cap(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('up')")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, tmp_path / "burst.ipynb")
-    port, token = _free_port(), "burst-token-0123456789"
+    port, token = free_port(), "burst-token-0123456789"
     launch = voila_command(tmp_path / "burst.ipynb", port, token=token, max_kernels=2)
     proc = subprocess.Popen(launch.argv, env={**os.environ, **launch.env}, cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
