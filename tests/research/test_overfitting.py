@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
@@ -207,10 +207,13 @@ skew_st = st.floats(-3.0, 1.9, allow_nan=False)
 @settings(max_examples=60, deadline=None)
 @given(a=sr_st, b=sr_st, skew=skew_st, extra=st.floats(0.0, 20.0), n=st.integers(10, 5000))
 def test_psr_increases_with_sharpe(a: float, b: float, skew: float, extra: float, n: int) -> None:
-    """Monotone while γ₃·SR < 2 (dz/dSR ∝ 1 − γ₃·SR/2 for SR* = 0), always so here;
-    kurt >= 1 + skew² as every distribution's moments are."""
+    """Monotone while γ₃·SR < 2 (dz/dSR ∝ 1 − γ₃·SR/2 for SR* = 0), so only there (it also keeps the
+    estimator's variance 1 − γ₃·SR + (κ−1)/4·SR² >= (1 − γ₃·SR/2)² > 0); kurt >= 1 + skew² as every
+    distribution's moments are. Outside, with skew = −3 and SR = −1, PSR is not monotone (and at
+    γ₃·SR = 2 the variance can be 0, which the estimator refuses)."""
     kurt = 1.0 + skew**2 + extra
     lo, hi = min(a, b), max(a, b)
+    assume(skew * lo < 2 and skew * hi < 2)
     p_lo = probabilistic_sharpe_ratio(sr=lo, n=n, skew=skew, kurt=kurt)
     p_hi = probabilistic_sharpe_ratio(sr=hi, n=n, skew=skew, kurt=kurt)
     assert p_lo <= p_hi
@@ -227,6 +230,7 @@ def test_psr_increases_with_sharpe(a: float, b: float, skew: float, extra: float
 )
 def test_dsr_never_above_psr_zero(sr: float, skew: float, extra: float, n: int, n_trials: int, var: float) -> None:
     kurt = 1.0 + skew**2 + extra
+    assume(1 - skew * sr + (kurt - 1) / 4 * sr**2 > 0)  # the estimator's variance; 0 (e.g. sr=-1, skew=-2) is refused
     dsr = deflated_sharpe_ratio(sr, n, skew, kurt, n_trials=n_trials, var_trials=var)
     assert 0.0 <= dsr <= probabilistic_sharpe_ratio(sr=sr, n=n, skew=skew, kurt=kurt)
 
