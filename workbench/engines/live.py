@@ -10,9 +10,9 @@ Each step (a timestamp with one closed bar per instrument):
    polled for the orders still working;
 2. a decision made at the previous close is executed at this bar's open (a venue that
    matches bars, i.e. the paper broker, with ``NEXT_OPEN`` timing);
-3. at the close: equity is observed by the drawdown rule, the strategy decides from the
-   bars up to and including this one, and a changed decision is logged and, on a venue
-   that trades in real time (ccxt) or with ``SIGNAL_CLOSE``, executed now;
+3. at the close: the strategy decides from the bars up to and including this one, and a
+   changed decision is logged and, on a venue that trades in real time (ccxt) or with
+   ``SIGNAL_CLOSE``, executed now; then the drawdown rule sees the close's equity;
 4. the step is logged with the cash, equity and positions it ended with.
 
 Orders are sized, cancelled and placed by the engines' own rebalancing functions
@@ -25,7 +25,8 @@ Fills and every domain event are logged as they arrive. What a restart does with
 is in :mod:`workbench.engines.recovery`.
 
 Supported: signal strategies (one instrument) and portfolio strategies (target weights)
-on a cash account. Per-bar callback strategies and margin accounts are refused by name.
+on a cash account. Per-bar callback strategies, margin accounts and the FLATTEN drawdown
+action are refused by name.
 """
 
 from __future__ import annotations
@@ -291,6 +292,7 @@ class TradingLoop:
         self.reconciled_before = 0
         self.started_at: pd.Timestamp | None = None  # wall-clock start of the session
         self.restored_orders: dict[str, Order] = {}
+        self.settled: set[str] = set()  # days whose settlement is logged
 
     # -- the step ---------------------------------------------------------------------------
     def step(self, ts: pd.Timestamp, bars: list[Bar], *, logged: bool = False) -> None:
@@ -300,8 +302,9 @@ class TradingLoop:
             raise ParameterError(f"step at {ts} has {len(bars)} bars for {len(self.instruments)} instruments")
         self._settle_if_new_day(ts)
         if not logged:
+            # committed with the step's first write: a step that dies before any write is
+            # simply fed again (the feed restarts after the last logged bar)
             self.journal.add("bar", f"bar:{stamp(ts)}", ts, {"bars": [list(b[1:]) for b in bars]})
-            self.journal.commit()
         self.faults("bar_logged")
         self.history.add(ts, bars)
         k = self.history.n - 1
@@ -314,19 +317,29 @@ class TradingLoop:
             self._execute(bars, at_close=False)
         for inst, bar in zip(self.instruments, bars, strict=True):
             self.portfolio.mark(inst.symbol, bar.close)
-        equity = self.portfolio.equity
-        if self.monitor is not None:
-            self.monitor.observe(self.history.index()[-1:], np.array([equity]), start=k)
         self._decide(ts, k)
         if self.pending is not None and self.close_mode:
             self._execute(bars, at_close=True)
         self._book_fills()
+        # the close's equity after anything traded at it; the drawdown rule sees it before
+        # the next order (as the event engine's watch does)
+        equity = self.portfolio.equity
+        if self.monitor is not None:
+            self._observe(ts, equity, k)
         self.journal.add("step", f"step:{stamp(ts)}", ts, self._snapshot(equity))
         self.journal.commit()
         self.faults("step_logged")
         self.equity.append((ts, equity))
         self.last = (ts, bars)
         self.steps += 1
+
+    def _observe(self, ts: pd.Timestamp, equity: float, k: int) -> None:
+        """The drawdown rule sees this close's equity (``k``: the bar's number in the session)."""
+        assert self.monitor is not None
+        before = self.monitor.flatten_close
+        self.monitor.observe(pd.DatetimeIndex([ts]), np.array([equity]))
+        if self.monitor.flatten_close is not None and before is None:
+            self.monitor.flatten_close = k
 
     def _snapshot(self, equity: float) -> dict[str, Any]:
         p = self.portfolio
@@ -337,7 +350,6 @@ class TradingLoop:
         """Log the fills the venue booked since the last look (they are in the portfolio)."""
         fills = self.venue.fills_since(self.cursor)
         if not fills:
-            self.journal.commit()
             return
         self.faults("fills_received")
         for f in fills:
@@ -368,7 +380,6 @@ class TradingLoop:
                 return
             decision = value
         self.journal.add("decision", f"decision:{stamp(ts)}", ts, {"decision": _jsonable(decision), "bar": k})
-        self.journal.commit()
         self.pending = (ts, k, decision)
         if self.kind != "weights":
             self.target = decision
@@ -428,7 +439,7 @@ class TradingLoop:
     def _settle_if_new_day(self, ts: pd.Timestamp) -> None:
         """Before the first bar of a new UTC day: the settlement snapshot of the day before."""
         day = pd.Timestamp(ts).tz_convert("UTC").date() if pd.Timestamp(ts).tzinfo else pd.Timestamp(ts).date()
-        if self.day is not None and day != self.day and self.last is not None:
+        if self.day is not None and day != self.day and self.last is not None and str(self.day) not in self.settled:
             self.settle()
         self.day = day
 
@@ -444,6 +455,7 @@ class TradingLoop:
         ts = self.last[0] if self.last is not None else pd.Timestamp.now(tz="UTC")
         self.journal.add("settlement", f"settlement:{self.day}", ts, snap)
         self.journal.commit()
+        self.settled.add(str(self.day))
         self.day_start_equity = equity
         if self.on_day_end is not None:
             self.on_day_end(snap)
@@ -483,6 +495,9 @@ def _check_supported(spec: BacktestSpec) -> None:
                              "and portfolio (weights) strategies")  # fmt: skip
     if kind != "weights" and len(spec.instruments) != 1:
         raise ParameterError(f"a signal strategy trades one instrument, got {len(spec.instruments)}")
+    if spec.risk is not None and spec.risk.drawdown_action.name == "FLATTEN":
+        raise ParameterError("the trading loop does not liquidate on a drawdown yet: use drawdown_action "
+                             "'HALT' or 'REDUCE', got drawdown_action=FLATTEN")  # fmt: skip
     if not isinstance(spec.account, CashAccount):
         raise ParameterError(f"the trading loop trades a cash account, got account={spec.account!r}")
 

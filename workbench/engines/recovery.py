@@ -176,11 +176,13 @@ def _rebuild(loop: TradingLoop, log: SessionLog) -> None:
             loop.portfolio.mark(inst.symbol, bar.close)
     loop.equity = [(pd.Timestamp(r.ts), float(r.data["equity"])) for r in log.steps]
     loop.steps = len(log.steps)
-    if loop.monitor is not None and loop.equity:
-        loop.monitor.observe(loop.history.index()[-len(loop.equity):], np.array([e for _, e in loop.equity]))
+    if loop.monitor is not None:
+        for k, (ts, e) in enumerate(loop.equity):
+            loop._observe(ts, e, k)
     _restore_decision(loop, log)
     for r in log.settlements:
         loop.day_start_equity = float(r.data["equity"])
+        loop.settled.add(str(r.data["day"]))
     if loop.last is not None:
         ts = pd.Timestamp(loop.last[0])
         loop.day = (ts.tz_convert("UTC") if ts.tzinfo else ts).date()
