@@ -130,6 +130,8 @@ __all__ = [
     "TaskRunner", "InProcess", "ProcessPool", "task_seeds", "DaskRunner",
     "MultiStrategy", "Sleeve", "AssetAllocation", "attribution", "Attribution", "allocate", "ALLOCATORS",
     "risk_contributions",
+    "trade", "approve", "deploy", "RiskApproval", "TradingSession", "PaperBroker", "ReplayFeed",
+    "ReconcilePolicy", "SQLiteEventLog", "MemoryEventLog",
 ]  # fmt: skip
 
 # Notebook-facing modules, loaded on first use (PEP 562) so `import workbench` stays fast:
@@ -161,6 +163,13 @@ _LAZY_NAMES = {
     **dict.fromkeys(["MultiStrategy", "Sleeve", "AssetAllocation"], "workbench.research.book"),
     **dict.fromkeys(["attribution", "Attribution"], "workbench.research.attribution"),
     **dict.fromkeys(["allocate", "ALLOCATORS", "risk_contributions"], "workbench.research.allocation"),
+    # paper and live trading (workbench.trade): loaded on first use
+    **dict.fromkeys(["trade", "approve", "deploy", "RiskApproval", "TradingSession"], "workbench.trade"),
+    "PaperBroker": "workbench.trading.paper",
+    "ReplayFeed": "workbench.engines.feeds",
+    "ReconcilePolicy": "workbench.trading.reconcile",
+    "SQLiteEventLog": "workbench.adapters.eventlog",
+    "MemoryEventLog": "workbench.trading.eventlog",
 }  # fmt: skip
 
 
