@@ -32,7 +32,7 @@ from workbench.engines.feeds import Feed, ReplayFeed
 from workbench.engines.live import TradingLoop, VenueFactory
 from workbench.engines.recovery import open_session
 from workbench.errors import ParameterError, StrategyStateError
-from workbench.strategy.base import StrategyStatus
+from workbench.strategy.base import Strategy, StrategyStatus
 from workbench.strategy.ids import describe, stable_id
 from workbench.strategy.result import BacktestResult
 from workbench.strategy.spec import BacktestSpec
@@ -170,7 +170,7 @@ class TradingSession:
 
     @property
     def orders(self) -> pd.DataFrame:
-        return orders_frame(self.loop.venue.orders)
+        return orders_frame(self.loop.all_orders())
 
     @property
     def trades(self) -> pd.DataFrame:
@@ -213,6 +213,9 @@ def trade(
     ``session`` names the session (default: strategy, params id, symbols and broker); a
     session that exists in ``log`` is resumed from it.
     """
+    if params and isinstance(getattr(strategy, "strategy", strategy), Strategy):
+        raise ParameterError("params= would make a new strategy (in DRAFT) from this instance: set its "
+                             "parameters on the instance you approved, or pass a strategy name with params")  # fmt: skip
     spec = make_spec(strategy, params, **execution)
     feed_obj, spec = _feed_and_spec(spec, feed)
     deploy(spec, approval, store)

@@ -420,6 +420,13 @@ class TradingLoop:
                      else np.column_stack([frame[(s, "Close")].to_numpy() for s in self.history.names]))  # fmt: skip
             self.monitor.bind(frame.index, close, [i.symbol for i in self.instruments])
 
+    def all_orders(self) -> list[Order]:
+        """Every order of the session in submission order: those the venue holds, and those
+        the risk profile denied in this process (earlier denials are in the log as events)."""
+        mine = self.gate.orders
+        ids = {id(o) for o in mine}
+        return [o for o in self.venue.orders if id(o) not in ids] + list(mine)
+
     # -- lifecycle --------------------------------------------------------------------------
     def pause(self, ts: Any = None, reason: str = "paused") -> None:
         """Stop deciding; cancel working orders or keep them (``on_pause``)."""
