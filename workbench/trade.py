@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.api import bind, make_spec, prepare_prices, resolve_store
+from workbench.api import bind, data_id, make_spec, prepare_prices, resolve_store, versions
 from workbench.config import store_path
 from workbench.engines.feeds import Feed, ReplayFeed
 from workbench.engines.live import TradingLoop, VenueFactory
@@ -34,6 +34,7 @@ from workbench.engines.recovery import open_session
 from workbench.errors import ParameterError, StrategyStateError
 from workbench.strategy.base import Strategy, StrategyStatus
 from workbench.strategy.ids import describe, stable_id
+from workbench.strategy.metrics import returns_from_equity, summary
 from workbench.strategy.result import BacktestResult
 from workbench.strategy.spec import BacktestSpec
 from workbench.trading.eventlog import EventLog, MemoryEventLog
@@ -177,6 +178,36 @@ class TradingSession:
         return self.loop.portfolio.trades_frame()
 
     @property
+    def positions(self) -> pd.Series | pd.DataFrame:
+        """Signed quantity held at each step's close (a Series for one instrument)."""
+        cols = [i.symbol for i in self.loop.instruments]
+        frame = pd.DataFrame(self.loop.positions, index=self.equity.index, columns=cols, dtype="float64")
+        return frame[cols[0]].rename("position") if self.loop.kind != "weights" else frame
+
+    def result(self) -> BacktestResult:
+        """The session as a run (engine ``paper``/the venue's name, the bars it traded), with
+        the backtests' stats and tables: what the store, the dashboards and the risk runbook read."""
+        loop = self.loop
+        frame = loop.history.frame(panel=loop.kind == "weights", full=True)
+        names = loop.history.names
+        spec = loop.spec.replace(engine=_engine_name(loop.venue.name), data=data_id(frame, names))
+        equity, trades = self.equity, self.trades
+        stats = summary(equity, trades["pnl"], spec.cash, spec.periods_per_year, spec.risk_free_rate,
+                        positions=self.positions, fills=self.fills)  # fmt: skip
+        return BacktestResult(equity=equity, returns=returns_from_equity(equity), orders=self.orders, fills=self.fills,
+                              trades=trades, positions=self.positions, stats=stats, spec=spec,
+                              versions=versions(spec.engine, spec.strategy),
+                              risk=None if loop.monitor is None else loop.monitor.result())  # fmt: skip
+
+    def save(self, store: Any = "default") -> str:
+        """Keep :meth:`result` in the experiment store; its run id (a later save of a longer
+        session is another run: its bars differ)."""
+        found = resolve_store(store)
+        if found is None:
+            raise ParameterError("the experiment store is off: pass store=wb.SQLiteStore(path)")
+        return found.save(self.result())
+
+    @property
     def reconciliation(self) -> str:
         return "; ".join(r.summary() for r in self.loop.reconciliations) or "not reconciled"
 
@@ -248,6 +279,11 @@ def _feed_and_spec(spec: BacktestSpec, feed: Any) -> tuple[Feed, BacktestSpec]:
     if not spec.instruments:
         raise ParameterError("a live feed needs the instruments in the spec: pass instrument= (or a bound spec)")
     return feed, spec
+
+
+def _engine_name(venue: str) -> str:
+    """``paper``, ``ccxt:binance``...: the venue's name without its qualifiers."""
+    return venue.split(" ")[0]
 
 
 def _session_name(spec: BacktestSpec, broker: Any) -> str:

@@ -206,8 +206,11 @@ class _History:
         idx = pd.DatetimeIndex(self.ts[self.window()].view("datetime64[ns]"), name="timestamp")
         return idx.tz_localize(self.tz) if self.tz is not None else idx
 
-    def frame(self, panel: bool) -> pd.DataFrame:
-        w, idx = self.window(), self.index()
+    def frame(self, panel: bool, *, full: bool = False) -> pd.DataFrame:
+        """The bars as the strategy sees them (``full``: every bar, whatever the limit)."""
+        w = slice(0, self.n) if full else self.window()
+        idx = pd.DatetimeIndex(self.ts[w].view("datetime64[ns]"), name="timestamp")
+        idx = idx.tz_localize(self.tz) if self.tz is not None else idx
         if not panel:
             out = pd.DataFrame(self.values[w, 0, :], index=idx, columns=list(FIELDS))
         else:
@@ -284,7 +287,8 @@ class TradingLoop:
         self.day: Any = None
         self.day_start_equity = spec.cash
         self.reconciliations: list[Reconciliation] = []
-        self.equity: list[tuple[pd.Timestamp, float]] = []
+        self.equity: list[tuple[pd.Timestamp, float]] = []  # (step, equity at its close)
+        self.positions: list[list[float]] = []  # signed quantity per instrument at each step's close
         # what a restart rebuilds from the log (engines.recovery)
         self.baseline: dict[str, float] = {}  # the venue's positions when the session started
         self.fill_ids: set[str] = set()  # fills logged
@@ -330,6 +334,7 @@ class TradingLoop:
         self.journal.commit()
         self.faults("step_logged")
         self.equity.append((ts, equity))
+        self.positions.append([self.portfolio.quantity(i) for i in self.instruments])
         self.last = (ts, bars)
         self.steps += 1
 

@@ -175,6 +175,7 @@ def _rebuild(loop: TradingLoop, log: SessionLog) -> None:
         for inst, bar in zip(loop.instruments, loop.last[1], strict=True):
             loop.portfolio.mark(inst.symbol, bar.close)
     loop.equity = [(pd.Timestamp(r.ts), float(r.data["equity"])) for r in log.steps]
+    loop.positions = [[float(r.data["positions"].get(i.symbol, 0.0)) for i in loop.instruments] for r in log.steps]
     loop.steps = len(log.steps)
     if loop.monitor is not None:
         for k, (ts, e) in enumerate(loop.equity):
