@@ -123,7 +123,7 @@ def _start(loop: TradingLoop) -> None:
     state = loop.venue.venue_state(loop.instruments)
     spec = loop.spec
     loop.baseline = dict(state.positions)
-    loop.started_at = pd.Timestamp.now(tz="UTC")
+    loop.started_at = state.ts  # the venue's clock: its fills are stamped by it
     loop.journal.add("session", "session", loop.started_at, {
         "strategy": spec.strategy.name, "strategy_id": spec.strategy.spec_id, "params": _plain(spec.params),
         "instruments": [i.symbol for i in loop.instruments], "venue": loop.venue.name, "cash": spec.cash,
@@ -157,9 +157,11 @@ def _rebuild(loop: TradingLoop, log: SessionLog) -> None:
     loop.restored_orders = orders
     loop.reconciled_before = log.reconciliations
     loop.started_at = pd.Timestamp(log.start.ts) if log.start is not None else None
-    if callable(getattr(loop.venue, "restore", None)):
+    if callable(getattr(loop.venue, "restore", None)):  # a paper venue: the log is its book
         loop.venue.restore(list(orders.values()), fills)
-    loop.cursor = len(fills)
+        loop.cursor = len(fills)
+    else:  # a real venue starts with an empty book; open orders are adopted below
+        loop.cursor = 0
     loop.fill_ids = {f.fill_id for f in fills}
     loop.journal.events = len(log.events)
     for d in log.intents.values():
@@ -216,15 +218,30 @@ def _restore_decision(loop: TradingLoop, log: SessionLog) -> None:
 
 
 def _resolve_open_orders(loop: TradingLoop) -> None:
-    """Each order open in the log: adopted as the venue reports it, or cancelled as never sent."""
-    for order in [o for o in loop.restored_orders.values() if not o.is_terminal]:
-        found = loop.venue.find_order(order.order_id, order.instrument)
-        if found is not None:
-            loop.venue.adopt(order, found)
-        else:
+    """Each order open in the log: adopted as the venue reports it, or cancelled as never
+    sent. A real venue adopts a fresh PENDING copy (it applies the venue's state and the
+    fills the portfolio already holds itself); the paper venue holds the rebuilt order."""
+    paper = callable(getattr(loop.venue, "restore", None))
+    for cid, order in list(loop.restored_orders.items()):
+        if order.is_terminal:
+            continue
+        found = loop.venue.find_order(cid, order.instrument)
+        if found is None:
             now = pd.Timestamp.now(tz="UTC")
-            loop.bus.publish(order.cancel(max(now, order.ts), "not at the venue after a restart: it never reached it"))
+            ts = now if order.ts.tzinfo is not None else now.tz_localize(None)
+            loop.bus.publish(order.cancel(max(ts, order.ts), "not at the venue after a restart: it never reached it"))
+        elif not paper:
+            fresh = _fresh(order)
+            loop.venue.adopt(fresh, found)
+            loop.restored_orders[cid] = fresh
     loop.journal.commit()
+
+
+def _fresh(order: Order) -> Order:
+    """The order as its intent described it (PENDING, nothing filled)."""
+    return Order(order_id=order.order_id, instrument=order.instrument, side=order.side, quantity=order.quantity,
+                 ts=order.ts, order_type=order.order_type, time_in_force=order.time_in_force,
+                 limit_price=order.limit_price, stop_price=order.stop_price, tag=order.tag)  # fmt: skip
 
 
 def _finish_interrupted_step(loop: TradingLoop, log: SessionLog) -> None:
@@ -238,7 +255,8 @@ def reconcile_now(loop: TradingLoop, *, refuse: bool = False) -> Reconciliation:
     """Compare the venue with the log now; log the result; with ``refuse``, raise
     :class:`ReconciliationError` when the policy does not accept it (the loop does not start)."""
     state = loop.venue.venue_state(loop.instruments, _session_start(loop))
-    rec = reconcile(state, venue=loop.venue.name, our_orders={o.order_id for o in loop.venue.orders},
+    ours = set(loop.restored_orders) | {o.order_id for o in loop.venue.orders}
+    rec = reconcile(state, venue=loop.venue.name, our_orders=ours,
                     our_fills=loop.fill_ids, positions={i.symbol: loop.portfolio.quantity(i) for i in loop.instruments},
                     baseline=loop.baseline, policy=loop.policy)  # fmt: skip
     if rec.position_gaps and loop.policy.position_gaps == "adopt":
