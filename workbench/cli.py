@@ -10,6 +10,9 @@
     workbench data list                  what the local price cache holds
     workbench data show SYMBOL [--source S] [--plot out.html]
     workbench data validate PATH|SYMBOL  check a CSV/Parquet file or a cached series
+    workbench trade backtest CONFIG.yaml run and store the backtest a paper session is approved on
+    workbench trade run CONFIG.yaml [--max-steps N] [--session NAME]  deploy and replay (again: resume)
+    workbench trade status SESSION       what a session's event log holds
 
 Exit status: 0 success, 1 an error (one line: its type and message, which names the rule
 and the offending value; ``--debug`` shows the traceback) or a failed run, 2 bad usage
@@ -210,6 +213,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("symbols", help="list the offline sample symbols")
     _data_parser(sub)
+    _trade_parser(sub)
     return parser
 
 
@@ -249,6 +253,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return schedule.command(args)
     if args.command == "dashboard":
         return _serve(args)
+    if args.command == "trade":
+        return _trade(args)
     if args.command == "symbols":
         from workbench.data import sample_manifest
 
@@ -413,6 +419,136 @@ def _validate(args: argparse.Namespace) -> int:
         f"valid   {key}: {len(df):,d} bars {df.index[0]} .. {df.index[-1]}, sha256 {entry.sha256[:12]} verified"
     )
     return 0
+
+
+# -- trade: backtest -> risk approval -> deploy (paper), from a YAML config -----------------
+def _trade_parser(sub: argparse._SubParsersAction) -> None:
+    trade = sub.add_parser("trade", help="paper trading from a YAML config: backtest -> risk approval -> deploy")
+    tsub = trade.add_subparsers(dest="trade_command", required=True)
+    config_help = "the session's config (YAML; see notebooks/paper_trade.yaml)"
+    backtest = tsub.add_parser("backtest", help="run and store the backtest of the config's spec (the run an "
+                                                "approval names)")  # fmt: skip
+    backtest.add_argument("config", type=Path, help=config_help)
+    run = tsub.add_parser("run", help="deploy the approved strategy and replay its bars through the trading loop; "
+                                      "run it again to resume the session from its event log")  # fmt: skip
+    run.add_argument("config", type=Path, help=config_help)
+    run.add_argument("--max-steps", type=_positive, default=None, metavar="N",
+                     help="stop after N bars (the next run resumes from there)")  # fmt: skip
+    run.add_argument("--session", default=None, metavar="NAME",
+                     help="the session's name in the event log (default: the config's session)")  # fmt: skip
+    status = tsub.add_parser("status", help="steps, orders, fills, positions, equity, last reconciliation and "
+                                            "settlement of a session, from its event log")  # fmt: skip
+    status.add_argument("session", help="the session's name (the config's session, or --session)")
+
+
+def _trade(args: argparse.Namespace) -> int:
+    """A bad config, a missing or mismatched approval and an unknown session are bad usage
+    (exit 2, one line); a venue that disagrees with the log stops the run (exit 1)."""
+    from workbench.errors import DataError, ParameterError, StrategyStateError, first_line
+    from workbench.trading.reconcile import ReconciliationError
+
+    try:
+        if args.trade_command == "backtest":
+            return _trade_backtest(args.config)
+        if args.trade_command == "run":
+            return _trade_run(args.config, args.max_steps, args.session)
+        return _trade_status(args.session)
+    except ReconciliationError:
+        raise  # the venue and the event log disagree: a failed run, not bad usage
+    except (ParameterError, StrategyStateError, DataError) as exc:
+        if args.debug:
+            raise
+        print(f"error: {type(exc).__name__}: {first_line(exc, repr(exc))}", file=sys.stderr)
+        return 2
+
+
+def _trade_backtest(config: Path) -> int:
+    """The first step of the flow: the stored run a risk reviewer approves."""
+    from workbench.api import default_store, run
+    from workbench.errors import ParameterError
+    from workbench.trade_config import load_trade_config
+
+    cfg = load_trade_config(config)
+    store = default_store()
+    if store is None:
+        raise ParameterError("trade backtest keeps the run an approval names, and the experiment store is off "
+                             "(WORKBENCH_STORE=off)")  # fmt: skip
+    prices = cfg.prices()
+    result = run(cfg.spec(prices), prices, store=store)
+    s = result.stats
+    print(f"backtest  {result.spec.label}")
+    print(f"run id    {result.run_id}  (spec id {result.id}; stored in {getattr(store, 'path', store)})")
+    print(f"stats     total return {s['total_return']:.2%}, Sharpe {s['sharpe']:.2f} ({s['periods_per_year']:g} "
+          f"periods/yr, risk-free {s['risk_free_rate']:.2%}), {int(s['n_trades'])} closed trades")  # fmt: skip
+    print(f"next      approval: {{run: {result.run_id} (or latest), by: <reviewer>}} in {config}, then "
+          f"`workbench trade run {config}`")  # fmt: skip
+    return 0
+
+
+def _trade_run(config: Path, max_steps: int | None, session: str | None) -> int:
+    """Deploy (DRAFT -> TESTING -> LIVE with the config's approval) and replay; resume a known session."""
+    from workbench.trade import default_event_log, trade
+    from workbench.trade_config import load_trade_config
+
+    cfg = load_trade_config(config)
+    kwargs = cfg.trade_arguments(session=session)
+    log = default_event_log()
+    resumed = kwargs["session"] in log.sessions()
+    sess = trade(**kwargs, log=log, max_steps=max_steps, progress=sys.stderr.isatty())
+    loop, p = sess.loop, sess.loop.portfolio
+    holdings = ", ".join(f"{i.symbol} {p.quantity(i):g}" for i in loop.instruments)
+    bars = f", bars {_day(sess.equity.index[0])} .. {_day(sess.equity.index[-1])}" if len(sess.equity) else ""
+    print(f"session   {sess.name} ({'resumed from its log' if resumed else 'new'}) on {loop.venue.name}: "
+          f"{loop.spec.strategy.name} {loop.spec.strategy.params}, {loop.spec.strategy.status.name}")  # fmt: skip
+    print(f"steps     {loop.steps} ({sess.steps_run} this run){bars}")
+    print(f"orders    {len(sess.orders)} orders, {len(sess.fills)} fills")
+    print(f"equity    {p.equity:,.2f} {p.currency} (cash {p.cash:,.2f}; {holdings})")
+    print(f"reconciliation  {sess.reconciliation}")
+    print(f"notified  {len(sess.settlements)} settlements this run -> {cfg.notify_path(sess.name)}")
+    return 0
+
+
+def _trade_status(session: str) -> int:
+    """A session as its event log tells it (no venue is contacted)."""
+    from workbench.engines.recovery import read_session
+    from workbench.errors import ParameterError
+    from workbench.trade import default_event_log
+
+    log = default_event_log()
+    records = log.read(session)
+    if not records:
+        known = log.sessions()
+        raise ParameterError(f"unknown session {session!r}; known: {', '.join(known) if known else 'none in this log'}")
+    found = read_session(records)
+    start = found.start.data if found.start is not None else {}
+    print(f"session   {session}: {start.get('strategy', '?')} {start.get('params', {})} on {start.get('venue', '?')}, "
+          f"instruments {', '.join(start.get('instruments', []))}")  # fmt: skip
+    bars = f", bars {_day(found.bars[0][0])} .. {_day(found.bars[-1][0])}" if found.bars else ""
+    print(f"steps     {len(found.steps)}{bars}")
+    print(f"orders    {len(found.intents)} orders (intents), {len(found.fills)} fills")
+    if found.steps:
+        last = found.steps[-1]
+        holdings = ", ".join(f"{s} {q:g}" for s, q in last.data["positions"].items())
+        print(f"equity    {last.data['equity']:,.2f} (cash {last.data['cash']:,.2f}; {holdings}) at {last.ts}")
+    checks = [r for r in records if r.kind == "reconcile"]
+    if checks:
+        rec = checks[-1].data
+        verdict = "ok" if rec.get("ok") else "REFUSED"
+        print(f"reconciliation  {verdict}: {'; '.join(rec.get('problems') or []) or 'no differences'} "
+              f"({checks[-1].ts}, {len(checks)} in the log)")  # fmt: skip
+    if found.settlements:
+        snap = found.settlements[-1].data
+        print(f"settlement  {snap['day']}: equity {snap['equity']:,.2f}, P&L {snap['pnl']:+,.2f}, fees "
+              f"{snap['fees']:,.2f}, risk state {snap.get('risk_state') or '-'}")  # fmt: skip
+    return 0
+
+
+def _day(ts: object) -> str:
+    """A bar's stamp: the date alone for daily bars (midnight UTC), else the full time."""
+    import pandas as pd
+
+    t = pd.Timestamp(ts)
+    return f"{t:%Y-%m-%d}" if t == t.normalize() else t.isoformat()
 
 
 if __name__ == "__main__":
