@@ -140,7 +140,7 @@ def test_demo_runs_every_job_of_the_demo_schedule_through_run_report(reports, mo
     monkeypatch.setattr(report, "run_report", fake)
     assert main(["demo"]) == 0
     names = [Path(runbook).stem for runbook, _ in calls]
-    assert names == ["backtest", "backtest", "optimize", "risk_report", "portfolio_review"]
+    assert names == ["backtest", "backtest", "optimize", "risk_report", "portfolio_review", "paper_trade"]
     assert [p.get("symbol") for _, p in calls[:2]] == ["GOOG", "SPX"], "the universe: one run per member"
     out = capsys.readouterr().out
     assert "20240101T000000Z-00000001/report.html" in out and str(reports / "index.html") in out

@@ -185,6 +185,10 @@ def test_deploy_needs_testing_an_approval_of_a_stored_run_and_the_same_profile(g
         deploy(spec.replace(strategy=testing), approve(result, by="r"), wb.MemoryStore())
     with pytest.raises(ParameterError, match="approved_by"):
         approve(result, by=" ")
+    session_run = result.__class__(**{**result.__dict__, "spec": spec.replace(engine="paper")})
+    store.save(session_run)
+    with pytest.raises(StrategyStateError, match="trading session, not a backtest"):
+        deploy(spec.replace(strategy=testing), approve(session_run, by="r"), store)
     deploy(spec.replace(strategy=testing), approve(result, by="r"), store)
     assert testing.status is wb.StrategyStatus.LIVE
     assert "risk approval by r" in testing.events[-1].reason

@@ -79,6 +79,9 @@ from workbench.strategy.result import BacktestResult
 from workbench.strategy.signals import Action, Signal
 from workbench.strategy.spec import BacktestSpec, DataId
 from workbench.strategy.store import ExperimentStore, MemoryStore, RunNotFoundError
+
+# imported here, not lazily: the submodule workbench.trade would otherwise shadow the function
+from workbench.trade import RiskApproval, TradingSession, approve, deploy, trade  # noqa: E402
 from workbench.trading import (
     AccountState,
     AllEquity,
@@ -163,8 +166,6 @@ _LAZY_NAMES = {
     **dict.fromkeys(["MultiStrategy", "Sleeve", "AssetAllocation"], "workbench.research.book"),
     **dict.fromkeys(["attribution", "Attribution"], "workbench.research.attribution"),
     **dict.fromkeys(["allocate", "ALLOCATORS", "risk_contributions"], "workbench.research.allocation"),
-    # paper and live trading (workbench.trade): loaded on first use
-    **dict.fromkeys(["trade", "approve", "deploy", "RiskApproval", "TradingSession"], "workbench.trade"),
     "PaperBroker": "workbench.trading.paper",
     "ReplayFeed": "workbench.engines.feeds",
     "ReconcilePolicy": "workbench.trading.reconcile",

@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.api import bind, data_id, make_spec, prepare_prices, resolve_store, versions
+from workbench.api import ENGINES, bind, data_id, make_spec, prepare_prices, resolve_store, versions
 from workbench.config import store_path
 from workbench.engines.feeds import Feed, ReplayFeed
 from workbench.engines.live import TradingLoop, VenueFactory
@@ -97,6 +97,9 @@ def deploy(spec: BacktestSpec, approval: RiskApproval | None, store: Any = "defa
     if found is None:
         raise StrategyStateError("deploying needs the experiment store (the approved backtest must be stored)")
     stored = found.load(approval.run_id)  # RunNotFoundError names the run id
+    if stored.spec.engine not in ENGINES:
+        raise StrategyStateError(f"run {approval.run_id} is a {stored.spec.engine} trading session, not a backtest: "
+                                 "approve a backtest run")  # fmt: skip
     if stored.spec.strategy.spec_id != strategy.spec_id:
         raise StrategyStateError(f"stored run {approval.run_id} is {stored.spec.strategy.name}, not {strategy.name}")
     strategy.go_live(reason=f"risk approval by {approval.approved_by} of run {approval.run_id}")
