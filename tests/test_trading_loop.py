@@ -255,3 +255,14 @@ def test_client_order_ids_are_deterministic_short_and_distinct():
               client_order_id("sess|abc", "", t + pd.Timedelta("1D"), 1)}  # fmt: skip
     assert a not in others and len(others) == 3
     assert len(a) <= 32 and a.replace("-", "").isalnum()
+
+
+def test_a_session_is_a_run_with_the_backtests_tables_and_stats(goog_short):
+    result, sess = _replay("sma_crossover", goog_short, {"fast": 5, "slow": 20}, commission=0.001)
+    run = sess.result()
+    assert run.spec.engine == "paper" and run.spec.strategy is sess.loop.spec.strategy
+    assert run.spec.data.sha256 == result.spec.data.sha256 and run.run_id != result.run_id
+    pd.testing.assert_series_equal(run.positions, result.positions)
+    pd.testing.assert_series_equal(run.stats, result.stats)
+    store = wb.MemoryStore()
+    assert store.load(sess.save(store)).stats.equals(result.stats)

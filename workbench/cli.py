@@ -35,6 +35,7 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from workbench.config import notebooks_dir, reports_dir
 
@@ -436,6 +437,9 @@ def _trade_parser(sub: argparse._SubParsersAction) -> None:
                      help="stop after N bars (the next run resumes from there)")  # fmt: skip
     run.add_argument("--session", default=None, metavar="NAME",
                      help="the session's name in the event log (default: the config's session)")  # fmt: skip
+    run.add_argument("--risk-report", action="store_true",
+                     help="end of the run: keep the session as a run in the store and run the risk_report "
+                          "runbook on it (a report folder under reports/risk_report/)")  # fmt: skip
     status = tsub.add_parser("status", help="steps, orders, fills, positions, equity, last reconciliation and "
                                             "settlement of a session, from its event log")  # fmt: skip
     status.add_argument("session", help="the session's name (the config's session, or --session)")
@@ -451,7 +455,7 @@ def _trade(args: argparse.Namespace) -> int:
         if args.trade_command == "backtest":
             return _trade_backtest(args.config)
         if args.trade_command == "run":
-            return _trade_run(args.config, args.max_steps, args.session)
+            return _trade_run(args.config, args.max_steps, args.session, args.risk_report)
         return _trade_status(args.session)
     except ReconciliationError:
         raise  # the venue and the event log disagree: a failed run, not bad usage
@@ -485,7 +489,7 @@ def _trade_backtest(config: Path) -> int:
     return 0
 
 
-def _trade_run(config: Path, max_steps: int | None, session: str | None) -> int:
+def _trade_run(config: Path, max_steps: int | None, session: str | None, risk_report: bool = False) -> int:
     """Deploy (DRAFT -> TESTING -> LIVE with the config's approval) and replay; resume a known session."""
     from workbench.trade import default_event_log, trade
     from workbench.trade_config import load_trade_config
@@ -505,7 +509,19 @@ def _trade_run(config: Path, max_steps: int | None, session: str | None) -> int:
     print(f"equity    {p.equity:,.2f} {p.currency} (cash {p.cash:,.2f}; {holdings})")
     print(f"reconciliation  {sess.reconciliation}")
     print(f"notified  {len(sess.settlements)} settlements this run -> {cfg.notify_path(sess.name)}")
+    if risk_report:
+        return _session_risk_report(sess)
     return 0
+
+
+def _session_risk_report(sess: Any) -> int:
+    """The end-of-day risk review: the session kept as a run, the risk runbook run on it."""
+    from workbench.report import run_report
+
+    run_id = sess.save()
+    out = run_report("risk_report", {"run_id": run_id}, timeout=600)
+    print(f"risk      {out.status}: {out.html if out.status == 'ok' else out.error} (session run {run_id})")
+    return 0 if out.status == "ok" else 1
 
 
 def _trade_status(session: str) -> int:

@@ -185,7 +185,7 @@ class TradingSession:
         """Signed quantity held at each step's close (a Series for one instrument)."""
         cols = [i.symbol for i in self.loop.instruments]
         frame = pd.DataFrame(self.loop.positions, index=self.equity.index, columns=cols, dtype="float64")
-        return frame[cols[0]].rename("position") if self.loop.kind != "weights" else frame
+        return frame[cols[0]] if self.loop.kind != "weights" else frame
 
     def result(self) -> BacktestResult:
         """The session as a run (engine ``paper``/the venue's name, the bars it traded), with
