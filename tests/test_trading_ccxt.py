@@ -14,10 +14,10 @@ import pytest
 import workbench as wb
 from workbench.adapters.ccxt_broker import CcxtBroker
 from workbench.adapters.eventlog import SQLiteEventLog
-from workbench.engines.feeds import ReplayFeed
 from workbench.strategies import SMACrossover
 from workbench.trade import TradingSession, approve, trade
 from workbench.trading.enums import AssetClass
+from workbench.trading.feeds import ReplayFeed
 from workbench.trading.reconcile import ReconcilePolicy, ReconciliationError
 from workbench.trading.values import Instrument
 

@@ -167,7 +167,7 @@ _LAZY_NAMES = {
     **dict.fromkeys(["attribution", "Attribution"], "workbench.research.attribution"),
     **dict.fromkeys(["allocate", "ALLOCATORS", "risk_contributions"], "workbench.research.allocation"),
     "PaperBroker": "workbench.trading.paper",
-    "ReplayFeed": "workbench.engines.feeds",
+    "ReplayFeed": "workbench.trading.feeds",
     "ReconcilePolicy": "workbench.trading.reconcile",
     "SQLiteEventLog": "workbench.adapters.eventlog",
     "MemoryEventLog": "workbench.trading.eventlog",

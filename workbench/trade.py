@@ -9,7 +9,7 @@ strategy under the same risk profile (:func:`approve` makes one from a result). 
   broker's rules), ``"ccxt:<exchange>"`` — :class:`~workbench.adapters.ccxt_broker.CcxtBroker`
   on the exchange's sandbox, keys from the environment only; or a factory
   ``(portfolio, bus) -> Venue``;
-- ``feed`` — a symbol or OHLCV frame/panel (replayed), or any :class:`~workbench.engines.feeds.Feed`;
+- ``feed`` — a symbol or OHLCV frame/panel (replayed), or any :class:`~workbench.trading.feeds.Feed`;
 - ``log`` — the event log: by default the experiment store's file (``WORKBENCH_STORE``).
 
 Running the same session again resumes it from its log (see :mod:`workbench.engines.recovery`).
@@ -28,7 +28,6 @@ import pandas as pd
 
 from workbench.api import ENGINES, bind, data_id, make_spec, prepare_prices, resolve_store, versions
 from workbench.config import store_path
-from workbench.engines.feeds import Feed, ReplayFeed
 from workbench.engines.live import TradingLoop, VenueFactory
 from workbench.engines.recovery import open_session
 from workbench.errors import ParameterError, StrategyStateError
@@ -39,6 +38,7 @@ from workbench.strategy.result import BacktestResult
 from workbench.strategy.spec import BacktestSpec
 from workbench.trading.eventlog import EventLog, MemoryEventLog
 from workbench.trading.events import EventBus
+from workbench.trading.feeds import Feed, ReplayFeed
 from workbench.trading.frames import fills_frame, orders_frame
 from workbench.trading.paper import PaperBroker
 from workbench.trading.portfolio import Portfolio

@@ -2,7 +2,7 @@
 
 :class:`TradingLoop` runs the same :class:`~workbench.strategy.spec.BacktestSpec` (strategy,
 costs, sizing, risk profile) the backtests run, against a :class:`~workbench.trading.venue.Venue`
-(the paper broker or a ccxt exchange), on bars from a :class:`~workbench.engines.feeds.Feed`.
+(the paper broker or a ccxt exchange), on bars from a :class:`~workbench.trading.feeds.Feed`.
 
 Each step (a timestamp with one closed bar per instrument):
 
@@ -40,7 +40,6 @@ import numpy as np
 import pandas as pd
 
 from workbench.engines.event import _rebalance_weights
-from workbench.engines.feeds import FIELDS, Feed, Step
 from workbench.engines.rebalance import Costs, rebalance_to_target
 from workbench.errors import ParameterError, StrategyStateError
 from workbench.risk.gate import RiskGate
@@ -54,6 +53,7 @@ from workbench.trading.costs import Bar
 from workbench.trading.enums import FillTiming
 from workbench.trading.eventlog import EventLog, LogRecord
 from workbench.trading.events import Event, EventBus
+from workbench.trading.feeds import FIELDS, Feed, Step
 from workbench.trading.orders import Fill, Order
 from workbench.trading.portfolio import Portfolio
 from workbench.trading.reconcile import ReconcilePolicy, Reconciliation
