@@ -15,7 +15,7 @@ Conventions, in the order an order meets them:
   by the exchange's ``precisionMode``, currency = the quote). Positions, venue orders and
   fills are keyed by the Instrument's ``symbol`` (``BTC/USDT.binance``), like a
   portfolio's.
-- **Order types** are mapped by :data:`_ORDER_TYPES`: MARKET and LIMIT unless ccxt says
+- **Order types** are mapped by :data:`~workbench.adapters.ccxt_orders.ORDER_TYPES`: MARKET and LIMIT unless ccxt says
   the exchange has none (``has[...] is False``); STOP (a stop-market) and STOP_LIMIT only
   where ``has["createStopMarketOrder"]``/``has["createStopLimitOrder"]`` is true and, for a
   market that lists its order types (Binance's ``orderTypes``), the venue's name for it
@@ -63,16 +63,22 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
 
 import pandas as pd
 
 from workbench.adapters._retry import retry
+from workbench.adapters.ccxt_orders import (
+    LOOKUP_BY_CLIENT_ID,
+    ORDER_TYPES,
+    TIME_IN_FORCE,
+    fee_in_quote,
+    scrub,
+    venue_order,
+)
 from workbench.adapters.crypto import _FINEST_TICK, _increment
 from workbench.errors import InvalidValueError, OrderStateError, OverfillError, ParameterError
 from workbench.trading.broker import AccountState, place_order
@@ -88,57 +94,8 @@ __all__ = ["CcxtBroker", "fee_in_quote"]
 
 log = logging.getLogger(__name__)
 
-#: order type -> (ccxt type, the ``has`` flag, whether a missing flag allows it, the venue
-#: names a market that lists its order types must show: Binance spot / Binance contracts)
-_ORDER_TYPES: dict[OrderType, tuple[str, str, bool, tuple[str, ...]]] = {
-    OrderType.MARKET: ("market", "createMarketOrder", True, ("MARKET",)),
-    OrderType.LIMIT: ("limit", "createLimitOrder", True, ("LIMIT",)),
-    OrderType.STOP: ("market", "createStopMarketOrder", False, ("STOP_LOSS", "STOP_MARKET")),
-    OrderType.STOP_LIMIT: ("limit", "createStopLimitOrder", False, ("STOP_LOSS_LIMIT", "STOP")),
-}
-#: ccxt's unified ``timeInForce`` values; DAY is sent GTC and ended by ``expire_all``.
-_TIME_IN_FORCE = {TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
-#: exchanges whose ccxt ``fetch_order`` honours ``params={"clientOrderId": ...}`` (checked in
-#: ccxt's source); elsewhere an order is found by searching open and closed orders.
-_LOOKUP_BY_CLIENT_ID = frozenset({"binance", "binanceus", "binanceusdm", "binancecoinm", "okx",
-                                  "kucoin", "bitget"})  # fmt: skip
-#: ccxt statuses -> the venue states of :data:`~workbench.trading.venue.VENUE_ORDER_STATES`
-_STATUS = {"open": "open", "canceling": "open", "closed": "closed", "canceled": "canceled",
-           "cancelled": "canceled", "expired": "expired", "rejected": "rejected"}  # fmt: skip
-_CREDENTIALS = ("apiKey", "secret", "password", "uid", "privateKey", "walletAddress", "token")
-_SIGNED = re.compile(
-    r"(?i)\b(signature|sign|api[-_]?key|secret|passphrase|password|x-mbx-apikey)(['\"]?\s*[=:]\s*['\"]?)([^&\s'\",}]+)"
-)
 _QTY_TOL = 1e-9
 _SINCE_SLACK_MS = 60_000  # trades are asked for from a minute before the order: clock skew
-
-
-def fee_in_quote(fees: Iterable[Mapping[str, Any]], base: str, quote: str, price: float,
-                 convert: Callable[[float, str], float] | None = None) -> float:  # fmt: skip
-    """A trade's fees as one amount in the quote currency (ccxt ``fee``/``fees`` entries).
-
-    A fee in the quote counts as is; one in the base asset counts ``cost * price`` (its
-    value at the trade's price); one in another currency goes through ``convert(cost,
-    currency)`` (0 without one). Negative totals (rebates) give 0.
-
-    >>> fee_in_quote([{"cost": 0.001, "currency": "BTC"}], "BTC", "USDT", 40000.0)
-    40.0
-    >>> fee_in_quote([{"cost": 1.5, "currency": "USDT"}, {"cost": 0.0, "currency": "BNB"}], "BTC", "USDT", 1.0)
-    1.5
-    """
-    total = 0.0
-    for fee in fees:
-        cost = float(fee.get("cost") or 0.0)
-        currency = fee.get("currency")
-        if cost == 0.0:
-            continue
-        if currency in (None, quote):
-            total += cost
-        elif currency == base:
-            total += cost * price
-        elif convert is not None:
-            total += convert(cost, str(currency))
-    return max(total, 0.0)
 
 
 class CcxtBroker:
@@ -278,16 +235,16 @@ class CcxtBroker:
         why = self._amend(order, ts, amount, limit, stop)
         if why:
             return why
-        ccxt_type = _ORDER_TYPES[order.order_type][0]
+        ccxt_type = ORDER_TYPES[order.order_type][0]
         params: dict[str, Any] = {"clientOrderId": order.order_id}
         if stop is not None:
             params["triggerPrice"] = stop
-        if ccxt_type == "limit" and order.time_in_force in _TIME_IN_FORCE:
-            params["timeInForce"] = _TIME_IN_FORCE[order.time_in_force]
+        if ccxt_type == "limit" and order.time_in_force in TIME_IN_FORCE:
+            params["timeInForce"] = TIME_IN_FORCE[order.time_in_force]
         return (symbol, ccxt_type, order.side.name.lower(), amount, limit, params)
 
     def _unsupported(self, order: Order, market: Mapping[str, Any]) -> str:
-        _, flag, default, names = _ORDER_TYPES[order.order_type]
+        _, flag, default, names = ORDER_TYPES[order.order_type]
         has = getattr(self.exchange, "has", {}) or {}
         info = market.get("info")
         listed = info.get("orderTypes") if isinstance(info, dict) else None
@@ -366,7 +323,7 @@ class CcxtBroker:
         except ccxt.BaseError as exc:
             self._publish([order.reject(ts, f"{self.name}: {exc}")])
         else:
-            found = answer if isinstance(answer, VenueOrder) else self._venue_order(answer, order.instrument, order)
+            found = answer if isinstance(answer, VenueOrder) else venue_order(answer, order.instrument, order)
             self._attach(order, found, ts)
 
     def _after_refusal(self, order: Order, ts: pd.Timestamp, exc: Exception) -> None:
@@ -457,7 +414,7 @@ class CcxtBroker:
         symbol, ex = order.instrument.ticker, self.exchange
         params: dict[str, Any] = {"clientOrderId": order.order_id} | ({"triggerPrice": stop} if stop is not None else {})
         try:
-            answer = self._clean_call(lambda: ex.edit_order(vid, symbol, _ORDER_TYPES[order.order_type][0],
+            answer = self._clean_call(lambda: ex.edit_order(vid, symbol, ORDER_TYPES[order.order_type][0],
                                                             order.side.name.lower(), amount, limit, params))  # fmt: skip
         except ccxt.NetworkError:
             found = self.find_order(order.order_id, order.instrument)
@@ -637,7 +594,7 @@ class CcxtBroker:
             vid = self._vid[order.order_id]
             if vid in still:
                 continue
-            found = self._venue_order(self._call(f"fetch_order {vid}", lambda v=vid: self.exchange.fetch_order(v, symbol)),
+            found = venue_order(self._call(f"fetch_order {vid}", lambda v=vid: self.exchange.fetch_order(v, symbol)),
                                       order.instrument)  # fmt: skip
             self._end(order, found, self._now(order))
 
@@ -660,7 +617,7 @@ class CcxtBroker:
         """The venue's order with client id ``client_id`` in ``instrument``'s market, or None.
 
         Asked of ``fetch_order`` by client id where ccxt supports it
-        (:data:`_LOOKUP_BY_CLIENT_ID`), else searched in the open and closed orders
+        (:data:`LOOKUP_BY_CLIENT_ID`), else searched in the open and closed orders
         (``fetch_closed_orders``, or ``fetch_orders``: what the venue lists by default,
         its recent orders). A venue offering neither is refused when the broker is made:
         without a lookup a retry could trade twice.
@@ -674,11 +631,11 @@ class CcxtBroker:
                                lambda: ex.fetch_order(None, symbol, {"clientOrderId": client_id}))  # fmt: skip
             except ccxt.OrderNotFound:
                 return None
-            return self._venue_order(d, instrument)
+            return venue_order(d, instrument)
         for method in self._search:
             for d in self._call(f"{method} {symbol}", lambda m=method: getattr(ex, m)(symbol)):
                 if d.get("clientOrderId") == client_id:
-                    return self._venue_order(d, instrument)
+                    return venue_order(d, instrument)
         return None
 
     def venue_state(self, instruments: Sequence[Instrument], since: pd.Timestamp | None = None) -> VenueState:
@@ -689,7 +646,7 @@ class CcxtBroker:
         fills: list[VenueFill] = []
         for inst in instruments:
             sym = inst.ticker
-            open_orders += [self._venue_order(d, inst) for d in self._call(f"fetch_open_orders {sym}",
+            open_orders += [venue_order(d, inst) for d in self._call(f"fetch_open_orders {sym}",
                                                                            lambda s=sym: self.exchange.fetch_open_orders(s))]  # fmt: skip
             trades = self._call(f"fetch_my_trades {sym}", lambda s=sym: self.exchange.fetch_my_trades(s, since=ms))
             fills += [self._venue_fill(t, inst) for t in trades]
@@ -732,24 +689,6 @@ class CcxtBroker:
         seen = {o.instrument.symbol: o.instrument for o in self.orders}
         seen.update({i.symbol: i for i in self._instruments.values()})
         return list(seen.values())
-
-    def _venue_order(self, d: Mapping[str, Any], instrument: Instrument, sent: Order | None = None) -> VenueOrder:
-        """A ccxt order structure as a VenueOrder; ``sent`` fills what a terse create
-        answer leaves out (some venues answer with little more than the id)."""
-        if sent is not None:
-            d = {"side": sent.side.name.lower(), "amount": sent.quantity, "clientOrderId": sent.order_id,
-                 "status": "open"} | {k: v for k, v in d.items() if v is not None}  # fmt: skip
-        kind = str(d.get("type") or "market").lower()
-        trigger = d.get("triggerPrice") or d.get("stopPrice")
-        limit_like = "limit" in kind
-        otype = (OrderType.STOP_LIMIT if limit_like else OrderType.STOP) if trigger else (
-            OrderType.LIMIT if limit_like else OrderType.MARKET)  # fmt: skip
-        return VenueOrder(client_id=str(d.get("clientOrderId") or ""), venue_id=str(d.get("id")), symbol=instrument.symbol,
-                          side=Side.parse(str(d.get("side"))), quantity=float(d.get("amount") or 0.0),
-                          filled=float(d.get("filled") or 0.0), status=_STATUS.get(str(d.get("status")).lower(), "open"),
-                          order_type=otype, limit_price=float(d["price"]) if limit_like and d.get("price") else None,
-                          stop_price=float(trigger) if trigger else None,
-                          ts=_ts(d.get("timestamp")) if d.get("timestamp") else None)  # fmt: skip
 
     def _venue_fill(self, t: Mapping[str, Any], instrument: Instrument) -> VenueFill:
         vid = str(t.get("order"))
@@ -796,14 +735,7 @@ class CcxtBroker:
             raise type(exc)(self._scrub(str(exc))) from None
 
     def _scrub(self, text: str) -> str:
-        """``text`` with the instance's credentials (as is and URL-quoted) and any signed
-        field's value replaced by ``***``."""
-        for attr in _CREDENTIALS:
-            value = getattr(self.exchange, attr, None)
-            if isinstance(value, str) and len(value) >= 4:
-                for form in {value, quote(value, safe=""), quote(value)}:
-                    text = text.replace(form, "***")
-        return _SIGNED.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+        return scrub(text, self.exchange)
 
     def _now(self, order: Order | None) -> pd.Timestamp:
         """Now, UTC (never before ``order``'s placement, in its tz-awareness: events stay in order)."""
@@ -849,7 +781,7 @@ def _exchange(exchange_id: str) -> Any:
 def _search_methods(exchange: Any, name: str) -> tuple[str, ...]:
     """How ``find_order`` finds an order by client id: () for ``fetch_order`` by client id,
     else the ccxt methods whose lists it searches; a ParameterError when there is no way."""
-    if exchange.id in _LOOKUP_BY_CLIENT_ID:
+    if exchange.id in LOOKUP_BY_CLIENT_ID:
         return ()
     has = getattr(exchange, "has", {}) or {}
     closed = "fetch_closed_orders" if has.get("fetchClosedOrders") else "fetch_orders" if has.get("fetchOrders") else ""
