@@ -304,3 +304,29 @@ def test_paper_trade_runbook_replays_its_backtest_and_resumes_a_named_session(tm
     bars = len(wb.load_prices("GOOG", start="2010-01-01", end="2010-12-31"))
     assert f"'nb-run' on paper: {bars} steps" in texts[1] and f"{bars - 100} steps this run" in texts[1]
     assert read_session(SQLiteEventLog(store).read("nb-run")).steps[-1].data["equity"] > 0
+
+
+def test_run_with_risk_report_keeps_the_session_and_reviews_it_with_the_risk_runbook(tmp_path, store, capsys,
+                                                                                     monkeypatch):  # fmt: skip
+    from workbench import report
+
+    calls = []
+
+    def fake_run_report(runbook, parameters=None, **kwargs):
+        calls.append((runbook, parameters))
+
+        class Out:
+            status, html, error = "ok", tmp_path / "report.html", None
+
+        return Out()
+
+    monkeypatch.setattr(report, "run_report", fake_run_report)
+    config = _config(tmp_path, end="2010-12-31")
+    _backtest(capsys, config)
+    code, out, err = _main(capsys, "run", str(config), "--risk-report")
+    assert code == 0, err
+    [(runbook, parameters)] = calls
+    assert runbook == "risk_report"
+    kept = wb.SQLiteStore(store).load(parameters["run_id"])
+    assert kept.spec.engine == "paper" and kept.spec.strategy.name == "SMACrossover"
+    assert f"(session run {parameters['run_id']})" in out

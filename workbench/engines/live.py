@@ -32,7 +32,7 @@ action are refused by name.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,10 +201,6 @@ class _History:
 
     def window(self) -> slice:
         return slice(0 if self.limit is None else max(0, self.n - self.limit), self.n)
-
-    def index(self) -> pd.DatetimeIndex:
-        idx = pd.DatetimeIndex(self.ts[self.window()].view("datetime64[ns]"), name="timestamp")
-        return idx.tz_localize(self.tz) if self.tz is not None else idx
 
     def frame(self, panel: bool, *, full: bool = False) -> pd.DataFrame:
         """The bars as the strategy sees them (``full``: every bar, whatever the limit)."""
@@ -513,6 +509,3 @@ def _check_supported(spec: BacktestSpec) -> None:
     if not isinstance(spec.account, CashAccount):
         raise ParameterError(f"the trading loop trades a cash account, got account={spec.account!r}")
 
-
-def symbols_of(instruments: Sequence[Instrument]) -> list[str]:
-    return [i.symbol for i in instruments]
