@@ -109,6 +109,7 @@ class _WriteAhead:
         self.venue, self.journal, self.faults, self.namespace = venue, journal, faults, namespace
         self.decision_ts: pd.Timestamp | None = None
         self.seq = 0
+        self.on_intent: Callable[[str, str], None] | None = None  # (decision stamp, client id)
 
     def begin(self, decision_ts: pd.Timestamp, already: int) -> None:
         """Orders from here on belong to the decision of ``decision_ts``; ``already`` of its
@@ -122,6 +123,8 @@ class _WriteAhead:
         return client_order_id(self.namespace, "", self.decision_ts, self.seq)
 
     def submit(self, order: Order) -> Order:
+        if self.decision_ts is not None and self.on_intent is not None:
+            self.on_intent(stamp(self.decision_ts), order.order_id)
         self.journal.add("intent", f"intent:{order.order_id}", order.ts, _intent(order, self.decision_ts))
         self.journal.commit()
         self.faults("intent_logged")
@@ -263,6 +266,7 @@ class TradingLoop:
         self.bus.subscribe(Event, self.journal.on_event)
         namespace = f"{session}|{spec.strategy.spec_id}"
         self.broker = _WriteAhead(self.venue, self.journal, faults, namespace)
+        self.broker.on_intent = lambda key, cid: self.decision_orders.setdefault(key, set()).add(cid)
         self.monitor = RiskMonitor(spec.risk, self.bus) if spec.risk is not None else None
         self.gate: Broker = self.broker
         if self.monitor is not None:
@@ -277,6 +281,7 @@ class TradingLoop:
         self.target = 0.0  # the signal strategy's current decision
         self.pending: tuple[pd.Timestamp, int, Any] | None = None  # (signal ts, bar number, decision)
         self.intents_of: dict[str, int] = {}  # decision stamp -> orders logged for it
+        self.decision_orders: dict[str, set[str]] = {}  # decision stamp -> its client order ids
         self.cursor = 0  # fills read from the venue
         self.steps = 0
         self.last: Step | None = None
@@ -390,6 +395,9 @@ class TradingLoop:
         assert self.pending is not None
         signal_ts, s, decision = self.pending
         key = stamp(signal_ts)
+        if self.intents_of.get(key, 0) and self._resumed_in_flight(key, bars, at_close):
+            self._executed(signal_ts, key)
+            return
         self.broker.begin(signal_ts, self.intents_of.get(key, 0))
         frame = self.history.frame(panel=self.kind == "weights")
         offset = self.history.n - len(frame)  # bar numbers of a capped history start later
@@ -408,10 +416,26 @@ class TradingLoop:
             rebalance_to_target(self.gate, self.portfolio, self.costs, inst, bar, float(decision), signal_ts, ref,
                                 sizer, at_close, signal_bar=s - offset)  # fmt: skip
         self.intents_of[key] = self.broker.seq
+        self._executed(signal_ts, key)
+
+    def _executed(self, signal_ts: pd.Timestamp, key: str) -> None:
         self._book_fills()
-        self.journal.add("executed", f"executed:{key}", signal_ts, {"orders": self.broker.seq})
+        self.journal.add("executed", f"executed:{key}", signal_ts, {"orders": self.intents_of.get(key, 0)})
         self.journal.commit()
         self.pending = None
+
+    def _resumed_in_flight(self, key: str, bars: list[Bar], at_close: bool) -> bool:
+        """A restart resumes a decision whose orders were logged: the venue works them first
+        (the paper broker fills a restored order at this close or open, as it would have);
+        while one of them is still open the decision is in flight and is not placed again
+        (a cancel-and-replace could trade twice if the first order fills late). Once they
+        have ended, the rebalance runs again from what is now held: it places only what is
+        still missing (nothing, when they filled)."""
+        for inst, bar in zip(self.instruments, bars, strict=True):
+            self.gate.on_bar(inst, bar, at_close)
+        self._book_fills()
+        mine = self.decision_orders.get(key, set())
+        return any(not o.is_terminal for o in self.venue.orders if o.order_id in mine)
 
     def _bind_limits(self, frame: pd.DataFrame) -> None:
         """Limits that need price history (``MaxVaR``) see the closes up to now."""

@@ -167,6 +167,7 @@ def _rebuild(loop: TradingLoop, log: SessionLog) -> None:
     for d in log.intents.values():
         key = d.get("decision") or d["signal_ts"]
         loop.intents_of[key] = loop.intents_of.get(key, 0) + 1
+        loop.decision_orders.setdefault(key, set()).add(d["client_id"])
     loop.executed_before = set(log.executed)
     done = log.done
     complete = [(ts, bars) for ts, bars in log.bars if stamp(ts) in done]
