@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_robustness.py
 	$(BIN)/python bench/bench_cluster.py
 	$(BIN)/python bench/bench_dashboards.py
+	$(BIN)/python bench/bench_trading.py
 
 lint: $(STAMP)  ## ruff, and the import contract in pyproject.toml ([tool.importlinter])
 	$(BIN)/ruff check workbench tests bench

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -179,27 +178,30 @@ def _intent(order: Order, decision_ts: pd.Timestamp | None) -> dict[str, Any]:
             "signal_ts": stamp(order.ts), "decision": None if decision_ts is None else stamp(decision_ts)}  # fmt: skip
 
 
-@dataclass
 class _History:
-    """The bars so far, grown in place (capacity doubles), viewed as the strategy's frame."""
+    """The bars so far, grown in place (capacity doubles), viewed as the strategy's frame.
 
-    names: list[str]
-    attrs: dict[str, Any]
-    tz: Any
-    limit: int | None = None
-    ts: np.ndarray = field(default_factory=lambda: np.empty(0, dtype="int64"))
-    values: np.ndarray = field(default_factory=lambda: np.empty((0, 0, 5)))
-    n: int = 0
+    Stored field-major, one row per (symbol, field) and one column per bar, so each field
+    of the strategy's frame is a contiguous, read-only view (no copy per step); the column
+    labels are built once.
+    """
+
+    def __init__(self, names: list[str], attrs: dict[str, Any], tz: Any, limit: int | None = None) -> None:
+        self.names, self.attrs, self.tz, self.limit = names, attrs, tz, limit
+        self.ts = np.empty(0, dtype="int64")
+        self.values = np.empty((len(names) * 5, 0))
+        self.n = 0
+        self.columns = pd.Index(list(FIELDS))
+        self.panel_columns = pd.MultiIndex.from_tuples([(s, f) for s in names for f in FIELDS])
 
     def add(self, ts: pd.Timestamp, bars: list[Bar]) -> None:
         if self.n == len(self.ts):
             cap = max(256, 2 * self.n)
-            ts_new, values_new = np.empty(cap, dtype="int64"), np.empty((cap, len(self.names), 5))
-            if self.n:
-                ts_new[: self.n], values_new[: self.n] = self.ts[: self.n], self.values[: self.n]
+            ts_new, values_new = np.empty(cap, dtype="int64"), np.empty((self.values.shape[0], cap))
+            ts_new[: self.n], values_new[:, : self.n] = self.ts[: self.n], self.values[:, : self.n]
             self.ts, self.values = ts_new, values_new
         self.ts[self.n] = pd.Timestamp(ts).value
-        self.values[self.n] = [[b.open, b.high, b.low, b.close, b.volume] for b in bars]
+        self.values[:, self.n] = [x for b in bars for x in (b.open, b.high, b.low, b.close, b.volume)]
         self.n += 1
 
     def window(self) -> slice:
@@ -210,11 +212,9 @@ class _History:
         w = slice(0, self.n) if full else self.window()
         idx = pd.DatetimeIndex(self.ts[w].view("datetime64[ns]"), name="timestamp")
         idx = idx.tz_localize(self.tz) if self.tz is not None else idx
-        if not panel:
-            out = pd.DataFrame(self.values[w, 0, :], index=idx, columns=list(FIELDS))
-        else:
-            cols = pd.MultiIndex.from_tuples([(s, f) for s in self.names for f in FIELDS])
-            out = pd.DataFrame(self.values[w].reshape(w.stop - w.start, -1), index=idx, columns=cols)
+        view = self.values[: 5 if not panel else None, w].T
+        view.flags.writeable = False  # the history is the log's: a strategy writing to it gets a copy
+        out = pd.DataFrame(view, index=idx, columns=self.panel_columns if panel else self.columns)
         out.attrs.update(self.attrs)
         return out
 
@@ -298,6 +298,7 @@ class TradingLoop:
         self.started_at: pd.Timestamp | None = None  # wall-clock start of the session
         self.restored_orders: dict[str, Order] = {}
         self.settled: set[str] = set()  # days whose settlement is logged
+        self._to_notify: list[dict[str, Any]] = []  # settlements logged in this step, not yet notified
 
     # -- the step ---------------------------------------------------------------------------
     def step(self, ts: pd.Timestamp, bars: list[Bar], *, logged: bool = False) -> None:
@@ -333,6 +334,7 @@ class TradingLoop:
             self._observe(ts, equity, k)
         self.journal.add("step", f"step:{stamp(ts)}", ts, self._snapshot(equity))
         self.journal.commit()
+        self._notify()
         self.faults("step_logged")
         self.equity.append((ts, equity))
         self.positions.append([self.portfolio.quantity(i) for i in self.instruments])
@@ -343,7 +345,7 @@ class TradingLoop:
         """The drawdown rule sees this close's equity (``k``: the bar's number in the session)."""
         assert self.monitor is not None
         before = self.monitor.flatten_close
-        self.monitor.observe(pd.DatetimeIndex([ts]), np.array([equity]))
+        self.monitor.observe((ts,), np.array([equity]))  # type: ignore[arg-type]  # indexed only
         if self.monitor.flatten_close is not None and before is None:
             self.monitor.flatten_close = k
 
@@ -472,12 +474,19 @@ class TradingLoop:
         """Before the first bar of a new UTC day: the settlement snapshot of the day before."""
         day = pd.Timestamp(ts).tz_convert("UTC").date() if pd.Timestamp(ts).tzinfo else pd.Timestamp(ts).date()
         if self.day is not None and day != self.day and self.last is not None and str(self.day) not in self.settled:
-            self.settle()
+            self._settle()  # logged with this step's records, notified once they are committed
         self.day = day
 
     def settle(self) -> dict[str, Any]:
-        """The end-of-day snapshot: cash, equity, positions, the day's P&L; logged, and
-        handed to ``on_day_end`` (the notification hook)."""
+        """Settle the day now (e.g. when a session stops mid-day): logged, then handed to
+        ``on_day_end``."""
+        snap = self._settle()
+        self.journal.commit()
+        self._notify()
+        return snap
+
+    def _settle(self) -> dict[str, Any]:
+        """The end-of-day snapshot: cash, equity, positions, the day's P&L (see :meth:`settle`)."""
         p = self.portfolio
         equity = p.equity
         snap = {"day": str(self.day), "cash": p.cash, "equity": equity, "pnl": equity - self.day_start_equity,
@@ -485,13 +494,18 @@ class TradingLoop:
                 "positions": {i.symbol: p.quantity(i) for i in self.instruments},
                 "risk_state": None if self.monitor is None else self.monitor.state.value}  # fmt: skip
         ts = self.last[0] if self.last is not None else pd.Timestamp.now(tz="UTC")
-        self.journal.add("settlement", f"settlement:{self.day}", ts, snap)
-        self.journal.commit()
+        self.journal.add("settlement", f"settlement:{self.day}", ts, snap)  # committed with the step
         self.settled.add(str(self.day))
         self.day_start_equity = equity
-        if self.on_day_end is not None:
-            self.on_day_end(snap)
+        self._to_notify.append(snap)
         return snap
+
+    def _notify(self) -> None:
+        """Hand the settlements to the notification hook once they are in the log."""
+        snaps, self._to_notify = self._to_notify, []
+        if self.on_day_end is not None:
+            for snap in snaps:
+                self.on_day_end(snap)
 
     # -- driving ----------------------------------------------------------------------------
     def run(self, max_steps: int | None = None, *, progress: Callable[[int], None] | None = None) -> int:
