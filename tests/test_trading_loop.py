@@ -192,6 +192,9 @@ def test_deploy_needs_testing_an_approval_of_a_stored_run_and_the_same_profile(g
     deploy(spec.replace(strategy=testing), approve(result, by="r"), store)
     assert testing.status is wb.StrategyStatus.LIVE
     assert "risk approval by r" in testing.events[-1].reason
+    deploy(spec.replace(strategy=testing), None, store)  # LIVE stays LIVE under its approved profile
+    with pytest.raises(StrategyStateError, match="went live under risk profile None"):
+        deploy(spec.replace(strategy=testing, risk=RiskProfile(limits=(LongOnly(),))), None, store)
 
 
 def test_the_loop_refuses_what_it_cannot_run(goog_short):

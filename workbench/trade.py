@@ -81,6 +81,10 @@ def deploy(spec: BacktestSpec, approval: RiskApproval | None, store: Any = "defa
     of this strategy under this risk profile (a LIVE strategy stays LIVE)."""
     strategy = spec.strategy
     if strategy.status is StrategyStatus.LIVE:
+        approved = getattr(strategy, "_approval", None)
+        if approved is not None and approved.profile != describe(spec.risk):
+            raise StrategyStateError(f"{strategy.name} went live under risk profile {approved.profile!r}, not "
+                                     f"{describe(spec.risk)!r}: pause it and approve a backtest with this profile")  # fmt: skip
         return
     if strategy.status is not StrategyStatus.TESTING:
         raise StrategyStateError(f"{strategy.name} is {strategy.status.name}: only a TESTING strategy is deployed "
@@ -103,6 +107,7 @@ def deploy(spec: BacktestSpec, approval: RiskApproval | None, store: Any = "defa
     if stored.spec.strategy.spec_id != strategy.spec_id:
         raise StrategyStateError(f"stored run {approval.run_id} is {stored.spec.strategy.name}, not {strategy.name}")
     strategy.go_live(reason=f"risk approval by {approval.approved_by} of run {approval.run_id}")
+    object.__setattr__(strategy, "_approval", approval)  # a LIVE strategy trades only under this profile
 
 
 def venue_factory(broker: str | VenueFactory, spec: BacktestSpec) -> VenueFactory:
