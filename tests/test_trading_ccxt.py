@@ -188,3 +188,27 @@ def test_canary_credentials_appear_nowhere(tmp_path, bars, reference, caplog, mo
             texts.append(path.read_bytes().decode("latin-1"))
     for text in texts:
         assert canary_key not in text and canary_secret not in text
+
+
+def test_periodic_reconciliation_stops_the_session_on_a_trade_it_cannot_explain(tmp_path, bars, reference):
+    venue = FakeExchange(tmp_path / "venue.sqlite")
+
+    class Meddling(VenueFeed):
+        def steps(self, after=None):
+            for k, step in enumerate(super().steps(after)):
+                if k == 70:  # someone trades on the account mid-session
+                    venue.create_order("BTC/USDT", "market", "buy", 0.25, None, {"clientOrderId": "manual"})
+                yield step
+
+    result, store = reference
+    strategy = SMACrossover(**PARAMS)
+    strategy.start_testing()
+    log = SQLiteEventLog(tmp_path / "log.sqlite")
+    with pytest.raises(ReconciliationError, match="position gap in BTC/USDT.fake"):
+        trade(strategy, Meddling(bars, venue), approval=approve(result, by="r"), store=store, log=log, session="p",
+              broker=lambda p, b: CcxtBroker(venue, p, instruments={BTC.symbol: BTC}, bus=b, sleep=lambda s: None),
+              reconcile_every=25, **KW)  # fmt: skip
+    checks = [r for r in log.read("p") if r.kind == "reconcile"]
+    assert [c.data["ok"] for c in checks] == [True, True, True, False]  # start, steps 25 and 50, then 75
+    steps = [r for r in log.read("p") if r.kind == "step"]
+    assert len(steps) == 75  # stopped at the check that found the gap

@@ -239,7 +239,8 @@ class TradingLoop:
         What pausing the strategy does with orders still working.
     policy : ReconcilePolicy
     reconcile_every : int
-        Steps between periodic reconciliations with the venue (0: only at start).
+        Steps between periodic reconciliations with the venue (0: only at start); one the
+        policy does not accept stops the session with a ReconciliationError.
     faults : callable
         Fault injection for tests (see :data:`Faults`).
     """
@@ -522,7 +523,7 @@ class TradingLoop:
             if progress is not None:
                 progress(ran)
             if self.reconcile_every and self.steps % self.reconcile_every == 0:
-                reconcile_now(self)
+                reconcile_now(self, refuse=True)  # a flagged difference stops the session (logged first)
         return ran
 
 
