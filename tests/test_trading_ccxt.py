@@ -212,3 +212,26 @@ def test_periodic_reconciliation_stops_the_session_on_a_trade_it_cannot_explain(
     assert [c.data["ok"] for c in checks] == [True, True, True, False]  # start, steps 25 and 50, then 75
     steps = [r for r in log.read("p") if r.kind == "step"]
     assert len(steps) == 75  # stopped at the check that found the gap
+
+
+def test_a_fill_the_log_missed_is_booked_once_even_when_its_order_cannot_be_found(tmp_path, bars, reference,
+                                                                                  monkeypatch):  # fmt: skip
+    seen = {"n": 0}
+
+    def faults(p: str) -> None:
+        if p == "submitted":
+            seen["n"] += 1
+            if seen["n"] == 2:
+                raise Crash(p)  # the venue filled the order; the log knows only its intent
+
+    with pytest.raises(Crash):
+        _session(tmp_path, bars, reference, faults=faults)
+    monkeypatch.setattr(CcxtBroker, "find_order", lambda self, cid, inst: None)  # a venue whose lookup fails
+    sess = _session(tmp_path, bars, reference)
+    start = sess.loop.reconciliations[0]
+    assert len(start.missing_fills) == 1 and start.ok and not start.position_gaps
+    venue = FakeExchange(tmp_path / "venue.sqlite").fetch_balance()["total"]
+    assert venue.get("BTC", 0.0) == pytest.approx(sess.loop.portfolio.quantity(BTC), abs=1e-9)
+    logged = [r.data["fill_id"] for r in SQLiteEventLog(tmp_path / "log.sqlite").read("ccxt") if r.kind == "fill"]
+    assert len(logged) == len(set(logged)) == len(reference[0].fills) == len(sess.fills)
+    assert all(r.ok and not r.position_gaps for r in sess.loop.reconciliations)

@@ -25,11 +25,20 @@ children of this already-imported process (two at a time; a fork costs milliseco
 fresh interpreter costs ~1.5 s), with NEXT_OPEN fills and, apart, SIGNAL_CLOSE; (b) from outside, the parent's SIGKILL after a random delay;
 (c) a few trials running the child as a separate program (``subprocess``). Run with ``-s``
 to see the summary.
+
+The same harness on the ccxt broker (tests/_trading_child_ccxt.py): the venue is the fake
+exchange with its state in its own SQLite file, which survives every kill like a real
+exchange, killed at the loop's fault points and, in some trials, inside the venue's
+``create_order`` after it stored the order and before it answered. Besides the log's rules
+above, the venue's view must agree with the log (see :func:`venue_problems`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import json
+import math
 import multiprocessing as mp
 import multiprocessing.connection
 import os
@@ -51,6 +60,8 @@ import pytest
 
 import workbench as wb
 from tests import _trading_child as child
+from tests import _trading_child_ccxt as ccxt_child
+from tests._fake_exchange import FakeExchange
 from workbench.adapters.eventlog import SQLiteEventLog
 from workbench.trade import approve
 from workbench.trading.eventlog import LogRecord
@@ -62,10 +73,12 @@ NEVER_SENT = "never reached"  # the reason recovery gives an intent the venue ne
 SUPERSEDED = "superseded by the signal"  # the reason a re-executed decision gives the order it replaces
 FORK = mp.get_context("fork")
 SEED = int(os.environ.get("WORKBENCH_KILL9_SEED", "14"))  # another seed: other kill passes and delays
-FAULT_TRIALS = 50  # kills at fault points (forked children), NEXT_OPEN
+FAULT_TRIALS = 40  # kills at fault points (forked children), NEXT_OPEN (was 50: room for the ccxt trials)
 CLOSE_TRIALS = 15  # the same with SIGNAL_CLOSE
 OUTSIDE_TRIALS = 6  # kills by the parent after a random delay (forked children)
 PROGRAM_TRIALS = 3  # kills in a separate program (subprocess)
+CCXT_TRIALS = 25  # the ccxt broker on the persistent fake venue, kills at the loop's fault points
+CREATE_TRIALS = 6  # the same, the first kill inside the venue's create_order
 WORKERS = 2  # children at a time (this machine has 2 cores)
 CHILD_TIMEOUT = 60.0  # seconds a child may take before the harness calls it hung
 
@@ -290,6 +303,10 @@ class Trial:
         return child.Attempt(log=str(self.log), result=str(self.result), approval=world.refs[self.timing].approval,
                              kill_point=point, kill_at=at, fill_timing=self.timing)  # fmt: skip
 
+    def program(self) -> Any:
+        """The child module whose ``run(attempt, prices, store)`` plays one attempt."""
+        return child
+
     def delay(self) -> float | None:
         """Seconds until the parent kills the next process (None: it is not killed from outside)."""
         return self.delays[len(self.deaths)] if len(self.deaths) < len(self.delays) else None
@@ -307,14 +324,15 @@ class Trial:
             raise AssertionError(f"trial {self.number}: process {self.attempts} exited with {exitcode}:\n{detail}")
 
 
-def plan_kills(number: int, rng: random.Random, passes: Counter[str]) -> list[tuple[str, int]]:
-    """The first kill at each point in turn, at a random pass the first process is sure to
-    make (it replays what the reference did); then up to two more anywhere in the restarts
-    (a pass past what is left simply lets that process finish)."""
-    first = POINTS[number % len(POINTS)]
+def plan_kills(number: int, rng: random.Random, passes: Counter[str], firsts: Sequence[str] = POINTS,
+               points: Sequence[str] = POINTS) -> list[tuple[str, int]]:  # fmt: skip
+    """The first kill at each of ``firsts`` in turn, at a random pass the first process is
+    sure to make (it replays what the reference did); then up to two more anywhere in the
+    restarts, at ``points`` (a pass past what is left simply lets that process finish)."""
+    first = firsts[number % len(firsts)]
     kills = [(first, rng.randint(1, passes[first]))]
     for _ in range(rng.randint(0, 2)):
-        point = rng.choice(POINTS)
+        point = rng.choice(points)
         kills.append((point, rng.randint(1, max(1, passes[point] // 3))))
     return kills
 
@@ -333,7 +351,7 @@ class _Child:
 
 def _start(trial: Trial, world: World) -> _Child:
     attempt, delay = trial.attempt(world), trial.delay()
-    proc = FORK.Process(target=child.run, args=(attempt, world.prices, world.store), daemon=True)
+    proc = FORK.Process(target=trial.program().run, args=(attempt, world.prices, world.store), daemon=True)
     proc.start()
     return _Child(trial, proc, attempt, time.monotonic() + (CHILD_TIMEOUT if delay is None else delay), delay is not None)
 
@@ -350,8 +368,11 @@ def _end(c: _Child) -> None:
 
 
 def run_forked(trials: list[Trial], world: World) -> None:
-    """Every trial to its end, ``WORKERS`` forked processes at a time."""
+    """Every trial to its end, ``WORKERS`` forked processes at a time. The parent's objects
+    are frozen out of the garbage collector meanwhile: a child's collections would otherwise
+    walk (and copy on write) the whole inherited heap of pytest and pandas."""
     waiting, running = list(trials), []
+    gc.freeze()
     try:
         while waiting or running:
             while waiting and len(running) < WORKERS:
@@ -364,6 +385,7 @@ def run_forked(trials: list[Trial], world: World) -> None:
                 if not c.trial.done:
                     waiting.insert(0, c.trial)
     finally:
+        gc.unfreeze()
         for c in running:
             if c.proc.is_alive():
                 os.kill(c.proc.pid, signal.SIGKILL)
@@ -414,7 +436,8 @@ def summarise(title: str, trials: list[Trial], world: World, problems: list[str]
     lines = [f"kill -9 harness, {title}: {len(trials)} trials ({dict(timings)}), {sum(deaths.values())} kills, "
              f"{sum(t.attempts - 1 for t in trials)} restarts, decisions re-executed in "
              f"{sum(t.redone for t in trials)} trials, {cpu:.1f} s CPU in the children",
-             "  kills per point: " + ", ".join(f"{p}={deaths[p]}" for p in (*POINTS, "outside") if deaths[p])]  # fmt: skip
+             "  kills per point: " + ", ".join(f"{p}={deaths[p]}" for p in (*POINTS, ccxt_child.CREATE, "outside")
+                                           if deaths[p])]  # fmt: skip
     for timing, ref in world.refs.items():
         lines.append(f"  reference {timing}: {len(ref.view.fills)} fills, {ref.view.filled_orders} filled orders, "
                      f"{len(ref.view.steps)} steps, final equity {ref.report['equity'][-1][1]:.2f}")  # fmt: skip
@@ -457,7 +480,7 @@ def fault_trials(root: Path, timing: str, count: int, world: World) -> list[Tria
 
 
 def test_kill_at_fault_points_restart_equals_uninterrupted_run(world: World) -> None:
-    """Each point first-killed 10 times at a seeded pass, up to 2 more kills in the restarts."""
+    """Each point first-killed 8 times at a seeded pass, up to 2 more kills in the restarts."""
     cpu = children_cpu()
     trials = fault_trials(world.root / "faults", "NEXT_OPEN", FAULT_TRIALS, world)
     _assert_all_equal("kills at fault points", trials, world, lambda t: check(t, world), children_cpu() - cpu)
@@ -551,3 +574,221 @@ def test_key_check_reads_the_table_itself(tmp_path: Path) -> None:
     db.commit()
     db.close()
     assert key_problems(path) == ["key bar:1 logged 2 times", "seq is not 0..2 without gaps"]
+
+
+# -- the ccxt broker on the persistent fake venue -------------------------------------------
+# Which kills may change a trial's outcome, and why none may here. On a real exchange the
+# market moves while the process is down, so a decision the restart executes trades at a
+# later price: a kill at ``intent_logged`` (the intent is logged, the venue never got the
+# order: the restart cancels it as never sent and executes the decision again under the
+# next client id), or at ``bar_logged`` (the bar is not committed yet: the restart is fed it
+# again, later) can legitimately change fills and equity there. Every other kill comes once
+# the venue holds the order (``submitted``, ``fills_received``, ``step_logged``, and inside
+# ``create_order``, where the venue stored it and its answer was lost): the restart finds it
+# by its client id and adopts it, must not create a second one, and the outcome is the
+# uninterrupted run's whatever the market did. On the fake venue the price moves only when
+# the feed sets it, before the loop sees the bar (the feed dies with the process, and sets
+# the same close again when it is replayed), and its clock, which stamps the fills, ticks
+# only for orders and trades; so here even the first two cases must reproduce the reference:
+# every trial is held to its fills (side, quantity, price, fee, ts), steps and final position.
+CCXT = "SIGNAL_CLOSE"  # the ccxt world's one reference (a real-time venue executes at the close)
+CREATE = ccxt_child.CREATE
+
+
+@dataclass
+class CcxtTrial(Trial):
+    """A trial on the ccxt broker; its venue's state lives in its own file beside the log."""
+
+    @property
+    def venue(self) -> Path:
+        return self.root / f"trial{self.number}-venue.sqlite"
+
+    def program(self) -> Any:
+        return ccxt_child
+
+    def attempt(self, world: World) -> Any:
+        k = len(self.deaths)
+        point, at = self.plan[k] if k < len(self.plan) else (None, 0)
+        return ccxt_child.Attempt(log=str(self.log), venue=str(self.venue), result=str(self.result),
+                                  approval=world.refs[self.timing].approval, kill_point=point, kill_at=at)  # fmt: skip
+
+
+def ccxt_reference(root: Path, prices: pd.DataFrame, store: Any) -> Reference:
+    """The uninterrupted ccxt session on a fresh venue; its ``passes`` also count the orders
+    the venue stored (``create_order``)."""
+    result = wb.backtest("sma_crossover", prices, child.PARAMS, store=store, **ccxt_child.EXECUTION)
+    approval = approve(result, by="risk desk")
+    passes: Counter[str] = Counter()
+    log, venue = SQLiteEventLog(root / "reference.sqlite"), ccxt_child.DyingExchange(root / "reference-venue.sqlite")
+    t0 = time.perf_counter()
+    sess = ccxt_child.session(prices, log, venue, approval, lambda point: passes.update([point]), store)
+    seconds = time.perf_counter() - t0  # never asserted
+    passes[CREATE] = venue.creates
+    log.close()
+    venue.close()
+    view = view_of(read_log(root / "reference.sqlite"))
+    return Reference(result, approval.to_dict(), passes, view, child.summary(sess), seconds)
+
+
+@pytest.fixture(scope="module")
+def ccxt_world(tmp_path_factory: pytest.TempPathFactory, goog: pd.DataFrame) -> World:
+    root = tmp_path_factory.mktemp("kill9-ccxt")
+    prices, store = ccxt_child.window(goog), wb.MemoryStore()
+    return World(root, prices, store, {CCXT: ccxt_reference(root, prices, store)})
+
+
+def venue_view(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], float]:
+    """The venue's orders, trades and BTC balance, read from its file (closed again here)."""
+    venue = FakeExchange(path)
+    try:
+        return venue.all_orders(), venue.fetch_my_trades(ccxt_child.BTC.ticker), venue.fetch_balance()["total"].get("BTC", 0.0)
+    finally:
+        venue.close()
+
+
+def venue_problems(view: LogView, fill_ids: Sequence[str], path: Path) -> list[str]:
+    """The venue's view after the last process against the log's: each client order id at
+    most once at the venue and each a logged intent; each logged intent at the venue unless
+    recovery cancelled it as never sent (then the venue must not have it); each venue trade
+    of our orders a logged fill exactly once (fill id = ``<market>:<trade id>``), and no
+    logged fill the venue never made; the venue's BTC balance the position of the logged
+    fills (relative tolerance 1e-9, the reconciliation's; a lot is 1e-5 BTC)."""
+    orders, trades, held = venue_view(path)
+    cids = Counter(o["clientOrderId"] for o in orders)
+    out = [f"the venue holds client order id {c} {n} times" for c, n in cids.items() if n > 1]
+    out += [f"venue order of client id {c} is not a logged intent" for c in cids if c not in view.intents]
+    out += [f"intent {c} is neither at the venue nor cancelled as never sent" for c in view.intents
+            if c not in cids and c not in view.never_sent]  # fmt: skip
+    out += [f"intent {c} was cancelled as never sent, yet the venue has it" for c in view.never_sent if c in cids]
+    ours = {o["id"] for o in orders if o["clientOrderId"] in view.intents}
+    made = [f"{ccxt_child.BTC.ticker}:{t['id']}" for t in trades if t["order"] in ours]
+    logged = Counter(fill_ids)
+    out += [f"venue trade {f} is logged {logged[f]} times" for f in made if logged[f] != 1]
+    out += [f"logged fill {f} is no trade of the venue" for f in logged if f not in set(made)]
+    position = sum(q if side == "BUY" else -q for side, q, *_ in view.fills)
+    if not math.isclose(held, position, rel_tol=1e-9, abs_tol=1e-12):
+        out.append(f"the venue holds {held!r} BTC, the logged fills {position!r}")
+    return out
+
+
+def ccxt_result_problems(result: dict[str, Any], ref: dict[str, Any], view: LogView) -> list[str]:
+    """The last process's report against the reference's. Its fills are the ones *it*
+    booked (a restarted CcxtBroker starts with an empty book; earlier fills are in the
+    portfolio, rebuilt from the log), so they must be the log's and the reference's last ones."""
+    mine, k = result["fills"], len(result["fills"])
+    out = []
+    if [f[:5] for f in mine] != [f[:5] for f in ref["fills"][len(ref["fills"]) - k :]]:
+        out.append(f"the session's {k} fills are not the reference's last {k}")
+    if [f[5] for f in mine] != view.fill_orders[len(view.fill_orders) - k :]:
+        out.append("the session's fills carry other order ids than its log's last ones")
+    for name in ("steps", "equity", "cash", "positions"):
+        if result[name] != ref[name]:
+            out.append(f"the session's {name} differ from the reference's")
+    out += [f"the session reports {s!r}" for s in result["reconciliations"] if not s.endswith("no differences")]
+    return out
+
+
+def check_ccxt(trial: Trial, world: World) -> list[str]:
+    """The problems of one finished ccxt trial (empty: venue, log and session agree with the
+    reference). A restart may die at ``fills_received`` while it books, before reconciling,
+    what the venue did while it was down: such a process logs no reconciliation."""
+    assert isinstance(trial, CcxtTrial)
+    ref = world.refs[trial.timing]
+    records = read_log(trial.log)
+    view = view_of(records)
+    trial.redone = bool(view.never_sent or view.superseded)
+    least = trial.attempts - trial.deaths.count("fills_received")
+    out = key_problems(trial.log)
+    out += log_problems(view, ref.view, trial.attempts if least == trial.attempts else None)
+    if not least <= len(view.reconciles) <= trial.attempts:
+        out.append(f"{len(view.reconciles)} reconciliations for {trial.attempts} processes")
+    out += venue_problems(view, [r.data["fill_id"] for r in records if r.kind == "fill"], trial.venue)
+    out += ccxt_result_problems(json.loads(trial.result.read_text()), ref.report, view)
+    return [f"trial {trial.number} (ccxt, plan {trial.plan}, died at {trial.deaths}): {p}" for p in out]
+
+
+def ccxt_trials(root: Path, count: int, world: World, firsts: Sequence[str]) -> list[CcxtTrial]:
+    """``count`` ccxt trials, first killed at each of ``firsts`` in turn, then run to their end."""
+    rng = random.Random(f"{SEED}-ccxt-{root.name}")
+    root.mkdir()
+    passes = world.refs[CCXT].passes
+    trials = [CcxtTrial(n, root, CCXT, plan_kills(n, rng, passes, firsts, (*POINTS, CREATE))) for n in range(count)]
+    run_forked(trials, world)
+    for t in trials:  # the first process replays the reference, so its planned kill must happen
+        assert t.deaths[:1] == [t.plan[0][0]], f"trial {t.number}: planned {t.plan}, died at {t.deaths}"
+    assert {t.plan[0][0] for t in trials} == set(firsts)
+    return trials
+
+
+def test_ccxt_reference_session_equals_the_signal_close_backtest(ccxt_world: World) -> None:
+    """The ccxt yardstick: the uninterrupted session on the fake venue replays the
+    SIGNAL_CLOSE backtest (side and price exactly; quantity, fees and equity to float
+    round-off: the venue's amount is the decimal on its 1e-5 grid, the backtest's a float
+    multiple of the lot, and the venue computes its fee its own way), one venue order per
+    decision, and passes every fault point and ``create_order``."""
+    ref, root = ccxt_world.refs[CCXT], ccxt_world.root
+    bt = ref.backtest.fills
+    assert [(f[0], f[2]) for f in ref.view.fills] == list(zip(bt["side"], bt["price"], strict=True))
+    assert [f[1] for f in ref.view.fills] == pytest.approx(bt["quantity"].tolist(), rel=1e-12)
+    assert [f[3] for f in ref.view.fills] == pytest.approx(bt["fee"].tolist(), rel=1e-9)
+    assert [s["equity"] for _, s in ref.view.steps] == pytest.approx(ref.backtest.equity.tolist(), rel=1e-12)
+    assert len(ref.view.steps) == ccxt_child.WINDOW and len(bt) >= 10
+    assert set(ref.passes) == {*POINTS, CREATE} and ref.passes["bar_logged"] == ccxt_child.WINDOW
+    assert ref.passes[CREATE] == len(ref.view.intents) == len(ref.backtest.orders)
+    assert log_problems(ref.view, ref.view, 1) == []
+    assert key_problems(root / "reference.sqlite") == []
+    fill_ids = [r.data["fill_id"] for r in read_log(root / "reference.sqlite") if r.kind == "fill"]
+    assert venue_problems(ref.view, fill_ids, root / "reference-venue.sqlite") == []
+
+
+def test_ccxt_kill_at_fault_points_restart_keeps_venue_and_log_equal_to_uninterrupted_run(ccxt_world: World) -> None:
+    """Each fault point first-killed 5 times at a seeded pass, up to 2 more kills in the
+    restarts (at fault points or inside ``create_order``)."""
+    cpu = children_cpu()
+    trials = ccxt_trials(ccxt_world.root / "faults", CCXT_TRIALS, ccxt_world, POINTS)
+    _assert_all_equal("ccxt broker, kills at fault points", trials, ccxt_world,
+                      lambda t: check_ccxt(t, ccxt_world), children_cpu() - cpu)  # fmt: skip
+
+
+def test_ccxt_venue_killed_inside_create_order_restart_adopts_the_stored_order(ccxt_world: World) -> None:
+    """The venue (and the loop with it) dies after storing the n-th order and before
+    answering: the restart finds that order by its client id and adopts it, and it fills
+    once, under the reference's id (no second order: its decision is not executed again)."""
+    cpu = children_cpu()
+    trials = ccxt_trials(ccxt_world.root / "create", CREATE_TRIALS, ccxt_world, (CREATE,))
+    cpu = children_cpu() - cpu
+    ref = ccxt_world.refs[CCXT].view
+    for t in trials:
+        at = t.plan[0][1]
+        orders, _, _ = venue_view(t.venue)
+        cid = orders[at - 1]["clientOrderId"]  # the first process started on an empty venue
+        assert cid == ref.intent_ids[at - 1], f"trial {t.number}: the order stored at the kill is not the reference's"
+        assert view_of(read_log(t.log)).fill_orders.count(cid) == 1, f"trial {t.number}: {cid} did not fill once"
+    _assert_all_equal("ccxt broker, venue killed inside create_order", trials, ccxt_world,
+                      lambda t: check_ccxt(t, ccxt_world), cpu)  # fmt: skip
+
+
+def test_venue_checks_flag_a_second_order_an_unlogged_trade_and_a_balance_gap(ccxt_world: World,
+                                                                            tmp_path: Path) -> None:
+    """The venue checks can fail: on a copy of the reference's venue, a second order under a
+    logged client id (the first has ended, so the fake accepts it) and an order nobody logged,
+    against a log view with an intent the venue never had, a fill logged twice and a fill
+    the venue never made, are caught on every count."""
+    ref, root = ccxt_world.refs[CCXT], ccxt_world.root
+    copy = tmp_path / "venue.sqlite"
+    src, dst = sqlite3.connect(root / "reference-venue.sqlite"), sqlite3.connect(copy)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    venue, cid = FakeExchange(copy), ref.view.fill_orders[0]
+    venue.create_order("BTC/USDT", "market", "buy", 0.01, None, {"clientOrderId": cid})
+    venue.create_order("BTC/USDT", "market", "buy", 0.01, None, {"clientOrderId": "someone-else"})
+    venue.close()
+    fill_ids = [r.data["fill_id"] for r in read_log(root / "reference.sqlite") if r.kind == "fill"]
+    forged = dataclasses.replace(ref.view, intents={**ref.view.intents, "wb-forged": {}})
+    problems = "\n".join(venue_problems(forged, [*fill_ids, fill_ids[0], "BTC/USDT:1"], copy))
+    for expected in (f"client order id {cid} 2 times", "client id someone-else is not a logged intent",
+                     "intent wb-forged is neither at the venue", f"venue trade {fill_ids[0]} is logged 2 times",
+                     "is logged 0 times", "logged fill BTC/USDT:1 is no trade", "the venue holds"):  # fmt: skip
+        assert expected in problems, problems
+    assert venue_problems(ref.view, fill_ids, root / "reference-venue.sqlite") == []  # the original is clean

@@ -29,7 +29,7 @@ import pandas as pd
 from workbench.api import ENGINES, bind, data_id, make_spec, prepare_prices, resolve_store, versions
 from workbench.config import store_path
 from workbench.engines.live import TradingLoop, VenueFactory
-from workbench.engines.recovery import open_session
+from workbench.engines.recovery import fills_of, open_session
 from workbench.errors import ParameterError, StrategyStateError
 from workbench.strategy.base import Strategy, StrategyStatus
 from workbench.strategy.ids import describe, stable_id
@@ -175,7 +175,9 @@ class TradingSession:
 
     @property
     def fills(self) -> pd.DataFrame:
-        return fills_frame(self.loop.venue.fills_since(0))
+        """Every fill of the session, in log order (across restarts: the log's, not the process's)."""
+        instruments = {i.symbol: i for i in self.loop.instruments}
+        return fills_frame(fills_of(self.loop.log.read(self.name), instruments))
 
     @property
     def orders(self) -> pd.DataFrame:

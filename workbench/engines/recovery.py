@@ -40,9 +40,15 @@ from workbench.trading.enums import OrderType, Side, TimeInForce
 from workbench.trading.eventlog import LogRecord
 from workbench.trading.orders import Fill, Order
 from workbench.trading.reconcile import Reconciliation, ReconciliationError, reconcile
-from workbench.trading.records import fill_from_payload, from_payload, stamp
+from workbench.trading.records import (
+    fill_from_payload,
+    fill_payload,
+    from_payload,
+    parse_stamp,
+    stamp,
+)
 
-__all__ = ["open_session", "reconcile_now", "SessionLog", "read_session"]
+__all__ = ["open_session", "reconcile_now", "SessionLog", "read_session", "fills_of"]
 
 _ORDER_EVENTS = frozenset({"OrderAccepted", "OrderRejected", "OrderDenied", "OrderTriggered", "OrderModified",
                            "OrderFilled", "OrderPartiallyFilled", "OrderCancelled", "OrderExpired"})  # fmt: skip
@@ -77,7 +83,7 @@ def read_session(records: Sequence[LogRecord]) -> SessionLog:
         if kind == "session":
             out.start = out.start or r
         elif kind == "bar":
-            ts = pd.Timestamp(r.ts)
+            ts = parse_stamp(r.ts)
             out.bars.append((ts, [Bar(ts, *map(float, v)) for v in r.data["bars"]]))
         elif kind == "step":
             out.steps.append(r)
@@ -156,7 +162,7 @@ def _rebuild(loop: TradingLoop, log: SessionLog) -> None:
     orders = _orders(log, instruments)
     loop.restored_orders = orders
     loop.reconciled_before = log.reconciliations
-    loop.started_at = pd.Timestamp(log.start.ts) if log.start is not None else None
+    loop.started_at = parse_stamp(log.start.ts) if log.start is not None else None
     if callable(getattr(loop.venue, "restore", None)):  # a paper venue: the log is its book
         loop.venue.restore(list(orders.values()), fills)
         loop.cursor = len(fills)
@@ -177,7 +183,7 @@ def _rebuild(loop: TradingLoop, log: SessionLog) -> None:
         loop.last = complete[-1]
         for inst, bar in zip(loop.instruments, loop.last[1], strict=True):
             loop.portfolio.mark(inst.symbol, bar.close)
-    loop.equity = [(pd.Timestamp(r.ts), float(r.data["equity"])) for r in log.steps]
+    loop.equity = [(parse_stamp(r.ts), float(r.data["equity"])) for r in log.steps]
     loop.positions = [[float(r.data["positions"].get(i.symbol, 0.0)) for i in loop.instruments] for r in log.steps]
     loop.steps = len(log.steps)
     if loop.monitor is not None:
@@ -196,7 +202,7 @@ def _orders(log: SessionLog, instruments: dict[str, Any]) -> dict[str, Order]:
     orders: dict[str, Order] = {}
     for cid, d in log.intents.items():
         orders[cid] = Order(order_id=cid, instrument=instruments[d["symbol"]], side=Side[d["side"]],
-                            quantity=float(d["quantity"]), ts=pd.Timestamp(d["signal_ts"]),
+                            quantity=float(d["quantity"]), ts=parse_stamp(d["signal_ts"]),
                             order_type=OrderType[d["type"]], time_in_force=TimeInForce[d["tif"]],
                             limit_price=d.get("limit_price"), stop_price=d.get("stop_price"), tag=d.get("tag", ""))  # fmt: skip
     for e in log.events:
@@ -215,7 +221,7 @@ def _restore_decision(loop: TradingLoop, log: SessionLog) -> None:
     if loop.kind != "weights":
         loop.target = decision
     if stamp(last.ts) not in log.executed:
-        loop.pending = (pd.Timestamp(last.ts), int(last.data["bar"]), decision)
+        loop.pending = (parse_stamp(last.ts), int(last.data["bar"]), decision)
 
 
 def _resolve_open_orders(loop: TradingLoop) -> None:
@@ -260,6 +266,7 @@ def reconcile_now(loop: TradingLoop, *, refuse: bool = False) -> Reconciliation:
     rec = reconcile(state, venue=loop.venue.name, our_orders=ours,
                     our_fills=loop.fill_ids, positions={i.symbol: loop.portfolio.quantity(i) for i in loop.instruments},
                     baseline=loop.baseline, policy=loop.policy)  # fmt: skip
+    _book_missing(loop, rec)
     if rec.position_gaps and loop.policy.position_gaps == "adopt":
         for symbol, (ours, theirs) in rec.position_gaps.items():
             loop.baseline[symbol] = loop.baseline.get(symbol, 0.0) + (theirs - ours)
@@ -270,6 +277,25 @@ def reconcile_now(loop: TradingLoop, *, refuse: bool = False) -> Reconciliation:
     if refuse and not rec.ok:
         raise ReconciliationError(f"session {loop.session!r} does not start: {rec.summary()}")
     return rec
+
+
+def _book_missing(loop: TradingLoop, rec: Reconciliation) -> None:
+    """Book the venue's fills of our orders that the log lacks (the venue is the truth about
+    what traded): to the portfolio, to the order when it is still working, and to the log.
+    The venue's own poll then finds them held and does not book them again."""
+    instruments = {i.symbol: i for i in loop.instruments}
+    orders = {o.order_id: o for o in (*loop.restored_orders.values(), *loop.venue.orders)}
+    for vf in rec.missing_fills:
+        fill = Fill(fill_id=vf.fill_id, order_id=vf.client_id, instrument=instruments[vf.symbol], side=vf.side,
+                    quantity=vf.quantity, price=vf.price, fee=vf.fee, ts=vf.ts)  # fmt: skip
+        for event in loop.portfolio.apply(fill):
+            loop.bus.publish(event)
+        order = orders.get(vf.client_id)
+        if order is not None and order.is_working and fill.quantity <= order.remaining_quantity * (1 + 1e-9):
+            loop.bus.publish(order.fill(fill))
+        loop.journal.add("fill", f"fill:{fill.fill_id}", fill.ts, fill_payload(fill))
+        loop.fill_ids.add(fill.fill_id)
+    loop.journal.commit()
 
 
 def _session_start(loop: TradingLoop) -> pd.Timestamp | None:

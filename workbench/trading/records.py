@@ -24,7 +24,7 @@ from workbench.trading.enums import Side
 from workbench.trading.orders import Fill
 from workbench.trading.values import Instrument
 
-__all__ = ["to_payload", "from_payload", "fill_payload", "fill_from_payload", "stamp", "register"]
+__all__ = ["to_payload", "from_payload", "fill_payload", "fill_from_payload", "stamp", "parse_stamp", "register"]
 
 _REGISTRY: dict[str, type] = {
     name: cls for name in _events.__all__ if isinstance(cls := getattr(_events, name), type)
@@ -36,6 +36,11 @@ def register(cls: type) -> type:
     """Let events of ``cls`` (a frozen dataclass of :class:`Event`) be read back from a log."""
     _REGISTRY[cls.__name__] = cls
     return cls
+
+
+def parse_stamp(text: str) -> pd.Timestamp:
+    """A logged time back as a nanosecond Timestamp (what the engines' indexes hold)."""
+    return pd.Timestamp(text).as_unit("ns")
 
 
 def stamp(ts: Any) -> str:
@@ -76,7 +81,7 @@ def _decode(kind: Any, value: Any) -> Any:
     args = [a for a in typing.get_args(kind) if a is not type(None)]
     kind = args[0] if args and typing.get_origin(kind) is not None else kind
     if kind is pd.Timestamp:
-        return pd.Timestamp(value)
+        return parse_stamp(value)
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
         return kind[value]
     if kind is float:
@@ -109,4 +114,4 @@ def fill_from_payload(data: dict[str, Any], instruments: dict[str, Instrument]) 
         raise ParameterError(f"event log: fill {data['fill_id']} is in {data['symbol']!r}, not one of {sorted(instruments)}")
     return Fill(fill_id=data["fill_id"], order_id=data["order_id"], instrument=inst, side=Side[data["side"]],
                 quantity=float(data["quantity"]), price=float(data["price"]), fee=float(data["fee"]),
-                ts=pd.Timestamp(data["ts"]))  # fmt: skip
+                ts=parse_stamp(data["ts"]))  # fmt: skip
