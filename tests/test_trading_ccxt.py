@@ -179,6 +179,13 @@ def test_canary_credentials_appear_nowhere(tmp_path, bars, reference, caplog, mo
                  broker=lambda p, b: CcxtBroker(venue, p, instruments={BTC.symbol: BTC}, bus=b, sleep=lambda s: None),
                  log=SQLiteEventLog(tmp_path / "store.sqlite"), session="canary", notify=notify_to_file(notes), **KW)  # fmt: skip
     sess.save(store)
+    from workbench.report import run_report
+
+    # the trading runbook, run with the canary keys in its kernel's environment: its notebook
+    # and HTML report must not carry them either
+    report = run_report("paper_trade", {"start": "2010-01-01", "end": "2010-12-31"}, root=tmp_path / "reports",
+                        timeout=300, text_parameters=frozenset({"start", "end"}))  # fmt: skip
+    assert report.status == "ok", report.error
     rejected = sess.orders[sess.orders["status"] == "REJECTED"]
     assert len(rejected) == 1 and "bad request" in rejected["reason"].iloc[0]
     texts = [repr(sess), repr(sess.loop.venue), sess.reconciliation, sess.orders.to_csv(), sess.fills.to_csv(),
@@ -186,6 +193,9 @@ def test_canary_credentials_appear_nowhere(tmp_path, bars, reference, caplog, mo
     for path in tmp_path.iterdir():  # the log and the store (one SQLite file), notifications, WAL files
         if path.name.startswith("store") or path.suffix == ".log":
             texts.append(path.read_bytes().decode("latin-1"))
+    reports = [p for p in (tmp_path / "reports").rglob("*") if p.is_file()]  # the risk runbook's notebook and HTML
+    assert any(p.suffix == ".ipynb" for p in reports) and any(p.suffix == ".html" for p in reports)
+    texts += [p.read_bytes().decode("latin-1") for p in reports]
     for text in texts:
         assert canary_key not in text and canary_secret not in text
 
@@ -235,3 +245,24 @@ def test_a_fill_the_log_missed_is_booked_once_even_when_its_order_cannot_be_foun
     logged = [r.data["fill_id"] for r in SQLiteEventLog(tmp_path / "log.sqlite").read("ccxt") if r.kind == "fill"]
     assert len(logged) == len(set(logged)) == len(reference[0].fills) == len(sess.fills)
     assert all(r.ok and not r.position_gaps for r in sess.loop.reconciliations)
+
+
+@pytest.mark.live
+def test_live_sandbox_round_trip():
+    """Off by default (``-m live``): needs the network and CCXT_BINANCE_API_KEY/_SECRET of a
+    Binance spot *testnet* account. One tiny limit order far from the market, found by its
+    client id, reconciled, cancelled."""
+    if not (os.environ.get("CCXT_BINANCE_API_KEY") and os.environ.get("CCXT_BINANCE_SECRET")):
+        pytest.skip("set CCXT_BINANCE_API_KEY and CCXT_BINANCE_SECRET (Binance spot testnet keys)")
+    from workbench.trading.portfolio import Portfolio
+
+    broker = CcxtBroker("binance", Portfolio(1_000.0, "USDT"), sandbox=True)
+    inst = broker.instrument("BTC/USDT")
+    ticker = broker.exchange.fetch_ticker("BTC/USDT")
+    order = broker.place(inst, "BUY", 0.001, pd.Timestamp.now(tz="UTC"), "LIMIT",
+                         limit_price=round(ticker["last"] * 0.5, 2))  # fmt: skip
+    try:
+        assert broker.find_order(order.order_id, inst) is not None
+        assert order.order_id in {o.client_id for o in broker.venue_state([inst]).open_orders}
+    finally:
+        broker.cancel(order, pd.Timestamp.now(tz="UTC"))

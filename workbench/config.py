@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 __all__ = ["project_root", "data_dir", "sample_dir", "reports_dir", "notebooks_dir", "cache_dir", "offline",
-           "store_path"]
+           "store_path", "read_yaml"]
 
 
 def project_root() -> Path:
@@ -54,3 +54,22 @@ def store_path() -> Path | None:
     if value.lower() in ("off", "none", "0", "false"):
         return None
     return Path(value).expanduser() if value else data_dir() / "experiments.sqlite"
+
+
+def read_yaml(path: str | Path, what: str) -> object:
+    """The document in the YAML file ``path``. An unreadable file or invalid YAML is a
+    one-line :class:`~workbench.errors.ParameterError` starting ``<what> <path>:`` (with the
+    line of the problem), never a parser traceback."""
+    import yaml
+
+    from workbench.errors import ParameterError, first_line
+
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ParameterError(f"{what} {path}: cannot be read ({e.strerror or e})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ParameterError(f"{what} {path}: not valid YAML{where}: {first_line(getattr(e, 'problem', e))}") from None

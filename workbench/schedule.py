@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from workbench._sqlite import ProcessConnection, immediate
-from workbench.config import reports_dir
+from workbench.config import read_yaml, reports_dir
 from workbench.errors import ParameterError, first_line
 
 __all__ = [
@@ -292,17 +292,8 @@ def load_jobs(path: str | Path) -> list[Job]:
     :class:`Job` (``name``, ``runbook``, ``cron`` required). An unknown key, a missing key, a
     duplicate name or a bad value raises a one-line :class:`ParameterError` naming the job
     and the key. Parameters are passed as given: the runbook's own gate checks them."""
-    import yaml
-
     path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ParameterError(f"jobs file {path}: cannot be read ({e.strerror or e})") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ParameterError(f"jobs file {path}: not valid YAML{where}: {first_line(getattr(e, 'problem', e))}") from None
+    doc = read_yaml(path, "jobs file")
     if not isinstance(doc, dict) or set(doc) != {"jobs"} or not isinstance(doc["jobs"], list):
         raise ParameterError(f"jobs file {path}: must be a mapping with one key 'jobs' holding a list, got "
                              f"{type(doc).__name__} with keys {sorted(doc) if isinstance(doc, dict) else []}")  # fmt: skip

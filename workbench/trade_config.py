@@ -40,7 +40,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.api import ENGINES, bind, make_spec, prepare_prices, resolve_store, resolve_strategy
-from workbench.config import reports_dir
+from workbench.config import read_yaml, reports_dir
 from workbench.data import load_prices, sample_symbols
 from workbench.errors import ParameterError, first_line
 from workbench.risk.limits import Limit, LongOnly, MaxGrossLeverage, MaxPositionWeight
@@ -227,17 +227,8 @@ def check_session_name(name: object) -> str:
 def load_trade_config(path: str | Path) -> TradeConfig:
     """The config in the YAML file ``path``; every problem is a one-line :class:`ParameterError`
     naming the file, the key and the value."""
-    import yaml
-
     path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ParameterError(f"config {path}: cannot be read ({exc.strerror or exc})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ParameterError(f"config {path}: not valid YAML{where}: {first_line(getattr(exc, 'problem', exc))}") from None
+    doc = read_yaml(path, "config")
     return parse_trade_config(doc, where=f"config {path}", folder=path.parent)
 
 
