@@ -86,13 +86,12 @@ def decision_seconds(decide: Callable[[pd.DataFrame], Any], prices: pd.DataFrame
     return time.perf_counter() - t
 
 
+_TMP = tempfile.TemporaryDirectory(prefix="bench-trading-")  # removed at exit: sessions read their log after
+
+
 def sqlite_trade(strategy: Strategy, feed: pd.DataFrame, name: str, **kwargs: Any) -> TradingSession:
-    with tempfile.TemporaryDirectory() as tmp:
-        log = SQLiteEventLog(Path(tmp) / "events.sqlite")
-        try:
-            return trade(strategy, feed, log=log, session=name, store=None, **kwargs)
-        finally:
-            log.close()
+    log = SQLiteEventLog(Path(tempfile.mkdtemp(dir=_TMP.name)) / "events.sqlite")
+    return trade(strategy, feed, log=log, session=name, store=None, **kwargs)
 
 
 def overhead(goog: pd.DataFrame, repeat: int = 3) -> None:
