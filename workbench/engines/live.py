@@ -65,9 +65,9 @@ __all__ = ["TradingLoop", "VenueFactory", "Journal", "Faults", "NO_FAULTS", "Pau
 
 VenueFactory = Callable[[Portfolio, EventBus], Venue]
 #: ``faults(point)`` is called at each named point of a step (tests kill the process there):
-#: ``bar_logged``, ``intent_logged`` (before the venue has it), ``submitted`` (the venue has
-#: it, the log does not know yet), ``fills_received`` (booked in memory, not yet logged),
-#: ``step_logged``.
+#: ``bar_logged`` (recorded; committed with the step's first write), ``intent_logged``
+#: (committed, before the venue has it), ``submitted`` (the venue has it, the log does not
+#: know yet), ``fills_received`` (booked in memory, not yet logged), ``step_logged``.
 Faults = Callable[[str], None]
 
 
@@ -296,7 +296,7 @@ class TradingLoop:
         self.fill_ids: set[str] = set()  # fills logged
         self.executed_before: set[str] = set()  # decisions executed before a restart
         self.reconciled_before = 0
-        self.started_at: pd.Timestamp | None = None  # wall-clock start of the session
+        self.started_at: pd.Timestamp | None = None  # the session's start by the venue's clock
         self.restored_orders: dict[str, Order] = {}
         self.settled: set[str] = set()  # days whose settlement is logged
         self._to_notify: list[dict[str, Any]] = []  # settlements logged in this step, not yet notified
