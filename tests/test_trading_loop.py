@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import workbench as wb
 from workbench.adapters.eventlog import SQLiteEventLog
 from workbench.errors import ParameterError, StrategyStateError
-from workbench.risk.limits import LongOnly, MaxGrossLeverage, MaxPositionWeight
+from workbench.risk.limits import LongOnly, MaxGrossLeverage, MaxOrderQuantity, MaxPositionWeight
 from workbench.risk.profile import RiskProfile
 from workbench.strategies import BUILTINS, SMACrossover
 from workbench.strategy.store import RunNotFoundError
@@ -269,3 +269,37 @@ def test_a_session_is_a_run_with_the_backtests_tables_and_stats(goog_short):
     pd.testing.assert_series_equal(run.stats, result.stats)
     store = wb.MemoryStore()
     assert store.load(sess.save(store)).stats.equals(result.stats)
+
+
+@pytest.mark.parametrize("nth", [1, 3])  # the intents that follow a denied leg of their rebalance
+def test_a_restart_inside_a_rebalance_with_denied_legs_reuses_no_order_id(four, tmp_path, nth):
+    """A portfolio rebalance whose buy legs the profile denies: a crash after a later leg's
+    intent, then a restart, numbers the re-executed orders after the denied ones (a reused
+    id would take the denial's event on the next restart)."""
+    panel = four.iloc[:400]
+    kw = {"commission": 0.001, "risk": RiskProfile(limits=(MaxOrderQuantity(limit=20),))}
+    reference, _ = _replay("xs_momentum", panel, None, **kw)
+    assert (reference.orders["status"] == "DENIED").any()
+    store = wb.MemoryStore()
+    store.save(reference)
+    seen = {"n": 0}
+
+    def faults(p: str) -> None:
+        if p == "intent_logged":
+            seen["n"] += 1
+            if seen["n"] == nth:
+                raise Crash(p)
+
+    log = SQLiteEventLog(tmp_path / "log.sqlite")
+    run = dict(approval=approve(reference, by="r"), store=store, log=log, session="w", **kw)
+    with pytest.raises(Crash):
+        trade(_testing("xs_momentum"), panel, faults=faults, **run)
+    trade(_testing("xs_momentum"), panel, max_steps=1, **run)  # a second restart reads the first one's records
+    resumed = trade(_testing("xs_momentum"), panel, **run)
+    assert_same(reference, resumed)
+    records = log.read("w")
+    intents = [r.data["client_id"] for r in records if r.kind == "intent"]
+    denied = [r.data["order_id"] for r in records if r.kind == "event" and r.data["type"] == "OrderDenied"]
+    assert len(set(intents)) == len(intents) and not set(intents) & set(denied)
+    statuses = resumed.loop.restored_orders
+    assert not any(o.status.name == "DENIED" for o in statuses.values())

@@ -47,7 +47,7 @@ from workbench.strategy.base import StrategyStatus
 from workbench.strategy.spec import BacktestSpec
 from workbench.strategy.targets import check_weights
 from workbench.trading.accounts import BuysFromCash, CashAccount
-from workbench.trading.broker import AccountState, Broker
+from workbench.trading.broker import AccountState, Broker, place_order
 from workbench.trading.costs import Bar
 from workbench.trading.enums import FillTiming
 from workbench.trading.eventlog import EventLog, LogRecord
@@ -80,12 +80,15 @@ PauseRule = str  # "cancel" (pausing cancels working orders) or "keep"
 
 class Journal:
     """The loop's writer: records collect here and are appended to the log atomically at
-    each commit point; every domain event on the bus is recorded as it is published."""
+    each commit point; every domain event on the bus is recorded as it is published.
+    ``before_commit`` adds what must go with any commit (the fills booked so far: a fill's
+    record is never committed after its order's OrderFilled event)."""
 
     def __init__(self, log: EventLog, session: str, events_logged: int = 0) -> None:
         self.log, self.session = log, session
         self.pending: list[LogRecord] = []
         self.events = events_logged  # events logged so far: the next event's key
+        self.before_commit: Callable[[], None] | None = None
 
     def add(self, kind: str, key: str, ts: Any, data: dict[str, Any]) -> None:
         self.pending.append(LogRecord(kind=kind, key=key, ts=stamp(ts), data=data))
@@ -95,6 +98,8 @@ class Journal:
         self.events += 1
 
     def commit(self) -> None:
+        if self.before_commit is not None:
+            self.before_commit()
         if self.pending:
             batch, self.pending = self.pending, []
             self.log.append(self.session, batch)
@@ -107,23 +112,27 @@ class _WriteAhead:
     def __init__(self, venue: Venue, journal: Journal, faults: Faults, namespace: str) -> None:
         self.venue, self.journal, self.faults, self.namespace = venue, journal, faults, namespace
         self.decision_ts: pd.Timestamp | None = None
-        self.seq = 0
-        self.on_intent: Callable[[str, str], None] | None = None  # (decision stamp, client id)
+        self.decision = ""  # its stamp
+        #: decision stamp -> client ids handed out (denied orders' too: a number is never reused)
+        self.numbered: dict[str, int] = {}
+        #: decision stamp -> client ids whose intent is logged (sent, or about to be)
+        self.sent: dict[str, set[str]] = {}
 
-    def begin(self, decision_ts: pd.Timestamp, already: int) -> None:
-        """Orders from here on belong to the decision of ``decision_ts``; ``already`` of its
-        orders were logged before (a restart continues their numbering)."""
-        self.decision_ts, self.seq = decision_ts, already
+    def begin(self, decision_ts: pd.Timestamp) -> None:
+        """Orders from here on belong to the decision of ``decision_ts`` (numbered after
+        those it already has, also across a restart: see ``engines.recovery``)."""
+        self.decision_ts, self.decision = decision_ts, stamp(decision_ts)
 
     def next_order_id(self) -> str:
         if self.decision_ts is None:
             raise StrategyStateError("the trading loop places orders only for a logged decision")
-        self.seq += 1
-        return client_order_id(self.namespace, "", self.decision_ts, self.seq)
+        n = self.numbered.get(self.decision, 0) + 1
+        self.numbered[self.decision] = n
+        return client_order_id(self.namespace, "", self.decision_ts, n)
 
     def submit(self, order: Order) -> Order:
-        if self.decision_ts is not None and self.on_intent is not None:
-            self.on_intent(stamp(self.decision_ts), order.order_id)
+        if self.decision_ts is not None:
+            self.sent.setdefault(self.decision, set()).add(order.order_id)
         self.journal.add("intent", f"intent:{order.order_id}", order.ts, _intent(order, self.decision_ts))
         self.journal.commit()
         self.faults("intent_logged")
@@ -133,8 +142,6 @@ class _WriteAhead:
         return out
 
     def place(self, *args: Any, **kwargs: Any) -> Order:
-        from workbench.trading.broker import place_order
-
         return place_order(self, *args, **kwargs)
 
     def cancel(self, order: Order, ts: pd.Timestamp, reason: str = "cancelled by request") -> None:
@@ -264,10 +271,10 @@ class TradingLoop:
         self.portfolio = Portfolio(spec.cash, self.instruments[0].currency, spec.cost_basis, account=account)
         self.venue = venue(self.portfolio, self.bus)
         self.journal = Journal(log, session)
+        self.journal.before_commit = self._record_fills
         self.bus.subscribe(Event, self.journal.on_event)
         namespace = f"{session}|{spec.strategy.spec_id}"
         self.broker = _WriteAhead(self.venue, self.journal, faults, namespace)
-        self.broker.on_intent = lambda key, cid: self.decision_orders.setdefault(key, set()).add(cid)
         self.monitor = RiskMonitor(spec.risk, self.bus) if spec.risk is not None else None
         self.gate: Broker = self.broker
         if self.monitor is not None:
@@ -281,8 +288,6 @@ class TradingLoop:
         self.close_mode = spec.fill_timing is FillTiming.SIGNAL_CLOSE or not self.matches_bars
         self.target = 0.0  # the signal strategy's current decision
         self.pending: tuple[pd.Timestamp, int, Any] | None = None  # (signal ts, bar number, decision)
-        self.intents_of: dict[str, int] = {}  # decision stamp -> orders logged for it
-        self.decision_orders: dict[str, set[str]] = {}  # decision stamp -> its client order ids
         self.cursor = 0  # fills read from the venue
         self.steps = 0
         self.last: Step | None = None
@@ -317,7 +322,8 @@ class TradingLoop:
         k = self.history.n - 1
         for inst, bar in zip(self.instruments, bars, strict=True):
             self.portfolio.mark(inst.symbol, bar.open)
-            if self.gate.has_open_orders:
+        if self.gate.has_open_orders:
+            for inst, bar in self._by_oldest_order(bars):
                 self.gate.on_bar(inst, bar)
         self._book_fills()
         if self.pending is not None and not self.close_mode:
@@ -342,6 +348,14 @@ class TradingLoop:
         self.last = (ts, bars)
         self.steps += 1
 
+    def _by_oldest_order(self, bars: list[Bar]) -> list[tuple[Instrument, Bar]]:
+        """The instruments with working orders, in the order those orders were submitted
+        (a rebalance's sales before its purchases, as they were placed: what cash allows
+        depends on it), then the others."""
+        bar_of = {i.symbol: (i, b) for i, b in zip(self.instruments, bars, strict=True)}
+        first = dict.fromkeys(o.instrument.symbol for o in self.gate.open_orders)
+        return [bar_of[s] for s in dict.fromkeys((*first, *bar_of)) if s in bar_of]
+
     def _observe(self, ts: pd.Timestamp, equity: float, k: int) -> None:
         """The drawdown rule sees this close's equity (``k``: the bar's number in the session)."""
         assert self.monitor is not None
@@ -357,15 +371,18 @@ class TradingLoop:
 
     def _book_fills(self) -> None:
         """Log the fills the venue booked since the last look (they are in the portfolio)."""
-        fills = self.venue.fills_since(self.cursor)
-        if not fills:
+        if not self.venue.fills_since(self.cursor):
             return
         self.faults("fills_received")
+        self.journal.commit()  # with _record_fills
+
+    def _record_fills(self) -> None:
+        """Add the venue's new fills to the records of the next commit (whatever commits)."""
+        fills = self.venue.fills_since(self.cursor)
         for f in fills:
             self.journal.add("fill", f"fill:{f.fill_id}", f.ts, fill_payload(f))
             self.fill_ids.add(f.fill_id)
         self.cursor += len(fills)
-        self.journal.commit()
 
     # -- decisions --------------------------------------------------------------------------
     def _decide(self, ts: pd.Timestamp, k: int) -> None:
@@ -398,10 +415,10 @@ class TradingLoop:
         assert self.pending is not None
         signal_ts, s, decision = self.pending
         key = stamp(signal_ts)
-        if self.intents_of.get(key, 0) and self._resumed_in_flight(key, bars, at_close):
+        if self.broker.sent.get(key) and self._resumed_in_flight(key, bars, at_close):
             self._executed(signal_ts, key)
             return
-        self.broker.begin(signal_ts, self.intents_of.get(key, 0))
+        self.broker.begin(signal_ts)
         frame = self.history.frame(panel=self.kind == "weights")
         offset = self.history.n - len(frame)  # bar numbers of a capped history start later
         if self.monitor is not None:
@@ -418,12 +435,11 @@ class TradingLoop:
             sizer = bind_sizer(self.spec.sizer, frame.iloc[: s - offset + 1])
             rebalance_to_target(self.gate, self.portfolio, self.costs, inst, bar, float(decision), signal_ts, ref,
                                 sizer, at_close, signal_bar=s - offset)  # fmt: skip
-        self.intents_of[key] = self.broker.seq
         self._executed(signal_ts, key)
 
     def _executed(self, signal_ts: pd.Timestamp, key: str) -> None:
         self._book_fills()
-        self.journal.add("executed", f"executed:{key}", signal_ts, {"orders": self.intents_of.get(key, 0)})
+        self.journal.add("executed", f"executed:{key}", signal_ts, {"orders": self.broker.numbered.get(key, 0)})
         self.journal.commit()
         self.pending = None
 
@@ -437,7 +453,7 @@ class TradingLoop:
         for inst, bar in zip(self.instruments, bars, strict=True):
             self.gate.on_bar(inst, bar, at_close)
         self._book_fills()
-        mine = self.decision_orders.get(key, set())
+        mine = self.broker.sent.get(key, set())
         return any(not o.is_terminal for o in self.venue.orders if o.order_id in mine)
 
     def _bind_limits(self, frame: pd.DataFrame) -> None:

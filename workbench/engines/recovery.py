@@ -26,6 +26,7 @@ its order numbering).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,7 +85,8 @@ def read_session(records: Sequence[LogRecord]) -> SessionLog:
             out.start = out.start or r
         elif kind == "bar":
             ts = parse_stamp(r.ts)
-            out.bars.append((ts, [Bar(ts, *map(float, v)) for v in r.data["bars"]]))
+            # NaN (e.g. an unknown volume) is logged as null
+            out.bars.append((ts, [Bar(ts, *(math.nan if x is None else float(x) for x in v)) for v in r.data["bars"]]))
         elif kind == "step":
             out.steps.append(r)
         elif kind == "decision":
@@ -170,10 +172,14 @@ def _rebuild(loop: TradingLoop, log: SessionLog) -> None:
         loop.cursor = 0
     loop.fill_ids = {f.fill_id for f in fills}
     loop.journal.events = len(log.events)
+    numbered, sent = loop.broker.numbered, loop.broker.sent
     for d in log.intents.values():
         key = d.get("decision") or d["signal_ts"]
-        loop.intents_of[key] = loop.intents_of.get(key, 0) + 1
-        loop.decision_orders.setdefault(key, set()).add(d["client_id"])
+        numbered[key] = numbered.get(key, 0) + 1
+        sent.setdefault(key, set()).add(d["client_id"])
+    for e in log.events:  # a denied order had a number too (denied at its decision's stamp)
+        if e["type"] == "OrderDenied" and e["order_id"] not in log.intents:
+            numbered[e["ts"]] = numbered.get(e["ts"], 0) + 1
     loop.executed_before = set(log.executed)
     done = log.done
     complete = [(ts, bars) for ts, bars in log.bars if stamp(ts) in done]
